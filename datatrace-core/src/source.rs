@@ -1,0 +1,239 @@
+//! The [`Source`] trait, its [`Part`]s, and the [`Emitter`] it writes records into.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{BoxError, Result};
+use crate::record::{Position, Record};
+use crate::schema::Schema;
+
+/// An independently readable piece of a unit: a primary-key range, an Elasticsearch slice, a
+/// binlog stream. Parts are created once by [`Source::split`] and stored in the unit's
+/// checkpoint, so a resumed unit reads the very same parts even if the table has changed since.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    /// A name unique within the unit, for logs and checkpoints (`chunk-0007`, `slice-2`).
+    pub id: String,
+    /// What the source needs to read this part (bounds, slice number); opaque to the runner.
+    pub spec: serde_json::Value,
+}
+
+impl Part {
+    /// The single part that is the whole unit.
+    pub fn whole() -> Self {
+        Part {
+            id: "all".into(),
+            spec: serde_json::Value::Null,
+        }
+    }
+}
+
+/// Reads one unit (a table, an index, a binlog stream) into an [`Emitter`].
+///
+/// A source is shared by the parallel readers of its parts (`&self`), so per-read state lives
+/// in [`Source::read`]. Reads must stream: memory use may depend on the page size, never on
+/// the size of the unit; the emitter applies backpressure by waiting when the pipeline is
+/// full.
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use datatrace_core::{Column, DataType, Emitter, Part, Position, Record, Schema, Source, Value};
+///
+/// /// Counts from 0 to `n - 1`, resuming after the last acknowledged number.
+/// struct Counter { n: i64, schema: Arc<Schema> }
+///
+/// #[async_trait]
+/// impl Source for Counter {
+///     async fn read(&self, _part: &Part, from: Option<Position>, out: &mut Emitter) -> datatrace_core::Result<()> {
+///         let start = from.and_then(|p| p.state.as_i64()).map_or(0, |last| last + 1);
+///         for i in start..self.n {
+///             out.emit(Record::read(self.schema.clone(), vec![Value::Int(i)])).await?;
+///             if i % 100 == 99 {
+///                 out.checkpoint(Position::new(i.into())).await?;
+///             }
+///         }
+///         Ok(())
+///     }
+/// }
+/// # let _ = Counter { n: 1, schema: Arc::new(Schema::new("c", vec![Column::new("i", DataType::Int)])) };
+/// ```
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// The schema of the unit, when it has a single one known before reading (tables and
+    /// indices do, a binlog stream of many tables does not). Sinks use it to create targets.
+    async fn schema(&self) -> Result<Option<Arc<Schema>>> {
+        Ok(None)
+    }
+
+    /// Splits the unit into at most `max_parts` parts that can be read in parallel. The
+    /// default is one part, the whole unit.
+    async fn split(&self, max_parts: usize) -> Result<Vec<Part>> {
+        let _ = max_parts;
+        Ok(vec![Part::whole()])
+    }
+
+    /// How many records the unit holds, if the source can estimate it cheaply (for progress
+    /// and ETA).
+    async fn estimate_rows(&self) -> Option<u64> {
+        None
+    }
+
+    /// Reads `part` from just after `from` (from its start when `None`) into `out`, until the
+    /// part is done or [`Emitter::emit`] reports that the pipeline stopped.
+    ///
+    /// Call [`Emitter::checkpoint`] at points where reading may resume (after a page, after a
+    /// transaction); the runner commits such a position once every record emitted before it
+    /// has been written.
+    async fn read(&self, part: &Part, from: Option<Position>, out: &mut Emitter) -> Result<()>;
+}
+
+/// The emitter's answer when the pipeline no longer takes records: it was cancelled or a
+/// later stage failed. Sources return it (with `?`) and stop reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("pipeline stopped")]
+pub struct Stopped;
+
+impl From<Stopped> for crate::Error {
+    fn from(_: Stopped) -> Self {
+        crate::Error::Cancelled
+    }
+}
+
+/// What a source part sends down the pipeline.
+#[derive(Debug)]
+pub(crate) enum SourceMsg {
+    /// Records of a part, in order.
+    Records(Vec<Record>),
+    /// Everything of the part sent before this point is covered by the position.
+    Checkpoint(usize, Position),
+    /// The part is finished.
+    Done(usize),
+}
+
+/// Where a [`Source`] puts its records: it gathers them into chunks, sends them down a
+/// bounded channel (waiting when the pipeline is full), and passes on checkpoints.
+pub struct Emitter {
+    part: usize,
+    chunk: usize,
+    buf: Vec<Record>,
+    tx: mpsc::Sender<SourceMsg>,
+    cancel: CancellationToken,
+}
+
+impl Emitter {
+    pub(crate) fn new(
+        part: usize,
+        chunk: usize,
+        tx: mpsc::Sender<SourceMsg>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Emitter {
+            part,
+            chunk: chunk.max(1),
+            buf: Vec::with_capacity(chunk.max(1)),
+            tx,
+            cancel,
+        }
+    }
+
+    /// A stand-alone emitter and the receiving end of its channel, for testing a source
+    /// outside a pipeline. `capacity` counts chunks of `chunk` records.
+    pub fn for_test(chunk: usize, capacity: usize) -> (Emitter, EmitterReceiver) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (
+            Emitter::new(0, chunk, tx, CancellationToken::new()),
+            EmitterReceiver { rx },
+        )
+    }
+
+    /// Adds a record; sends a chunk when it is full. Returns [`Stopped`] once the pipeline is
+    /// cancelled or failed: the source should then return.
+    pub async fn emit(&mut self, record: Record) -> Result<(), Stopped> {
+        self.buf.push(record);
+        if self.buf.len() >= self.chunk {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the records gathered so far. Sources that produce slowly (change streams) call
+    /// it when they are about to wait, so that records do not sit in the buffer.
+    pub async fn flush(&mut self) -> Result<(), Stopped> {
+        if self.cancel.is_cancelled() {
+            return Err(Stopped);
+        }
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
+        self.send(SourceMsg::Records(chunk)).await
+    }
+
+    /// Declares that reading may resume after `position`: it covers every record emitted
+    /// before this call.
+    pub async fn checkpoint(&mut self, position: Position) -> Result<(), Stopped> {
+        self.flush().await?;
+        self.send(SourceMsg::Checkpoint(self.part, position)).await
+    }
+
+    /// The pipeline's cancellation token, for sources that wait on something else (a socket,
+    /// a timer) and should stop waiting when the pipeline stops.
+    pub fn cancelled(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Whether the pipeline has been stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.cancel.is_cancelled() || self.tx.is_closed()
+    }
+
+    pub(crate) async fn finish(&mut self) -> Result<(), Stopped> {
+        self.flush().await?;
+        self.send(SourceMsg::Done(self.part)).await
+    }
+
+    async fn send(&self, msg: SourceMsg) -> Result<(), Stopped> {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(Stopped),
+            r = self.tx.send(msg) => r.map_err(|_| Stopped),
+        }
+    }
+}
+
+/// The receiving end of [`Emitter::for_test`].
+pub struct EmitterReceiver {
+    rx: mpsc::Receiver<SourceMsg>,
+}
+
+/// One item received by an [`EmitterReceiver`].
+#[derive(Debug)]
+pub enum Emitted {
+    /// A chunk of records.
+    Records(Vec<Record>),
+    /// A checkpoint.
+    Checkpoint(Position),
+}
+
+impl EmitterReceiver {
+    /// The next chunk or checkpoint, or `None` once the emitter is dropped.
+    pub async fn recv(&mut self) -> Option<Emitted> {
+        loop {
+            match self.rx.recv().await? {
+                SourceMsg::Records(r) => return Some(Emitted::Records(r)),
+                SourceMsg::Checkpoint(_, p) => return Some(Emitted::Checkpoint(p)),
+                SourceMsg::Done(_) => continue,
+            }
+        }
+    }
+}
+
+/// Turns any error into the boxed form that [`crate::Error::source`] takes.
+pub fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> BoxError {
+    Box::new(e)
+}

@@ -1,0 +1,1 @@
+//! DataTrace es connector (filled in by its own issue).

@@ -1,0 +1,1 @@
+//! DataTrace mysql connector (filled in by its own issue).
