@@ -1,1 +1,3 @@
 //! Test servers for DataTrace.
+
+pub mod bulk;
