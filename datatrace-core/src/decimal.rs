@@ -78,7 +78,7 @@ impl FromStr for Decimal {
         if !ok {
             return Err(DecimalError(s.to_string()));
         }
-        let text = if s.starts_with('+') { &s[1..] } else { s };
+        let text = s.strip_prefix('+').unwrap_or(s);
         let text = if int.is_empty() {
             // ".5" -> "0.5"
             let neg = text.starts_with('-');

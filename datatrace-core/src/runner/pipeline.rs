@@ -716,10 +716,16 @@ impl Dispatcher<'_> {
         tokio::select! {
             biased;
             _ = self.ctx.shared.abort.cancelled() => Ok(()),
-            r = self.worker_txs[w].send(item) => r.map_err(|_| Error::Sink {
-                unit: self.ctx.unit.clone(),
-                message: "all sink workers stopped".into(),
-            }),
+            r = self.worker_txs[w].send(item) => match r {
+                Ok(()) => Ok(()),
+                // Workers leave during a graceful stop; the batch stays unacknowledged and is
+                // read again on resume.
+                Err(_) if self.ctx.shared.stop.is_cancelled() => Ok(()),
+                Err(_) => Err(Error::Sink {
+                    unit: self.ctx.unit.clone(),
+                    message: "all sink workers stopped".into(),
+                }),
+            },
         }
     }
 }

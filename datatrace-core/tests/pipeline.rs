@@ -1,0 +1,571 @@
+//! Runner behaviour: backpressure, linger, per-key order, rate limits, progress, dead letters.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use datatrace_core::testing::{CollectingSink, GeneratorSource, MemorySource};
+use datatrace_core::{
+    progress_channel, Batch, CancellationToken, Column, DataType, DeadLetterQueue, Emitter,
+    ErrorPolicy, FileDeadLetterQueue, Op, Outcome, Part, Pipeline, PipelineConfig, Position,
+    ProgressKind, RateLimit, Record, RunStatus, Schema, Sink, SinkError, Source, TransformError,
+    UnitState, Value,
+};
+use tokio::sync::Semaphore;
+
+/// Emits rows 0..n and counts every record handed to the emitter.
+struct CountingSource {
+    n: u64,
+    emitted: Arc<AtomicU64>,
+    inner: GeneratorSource,
+}
+
+#[async_trait]
+impl Source for CountingSource {
+    async fn read(
+        &self,
+        _: &Part,
+        _: Option<Position>,
+        out: &mut Emitter,
+    ) -> datatrace_core::Result<()> {
+        for i in 0..self.n {
+            self.emitted.fetch_add(1, Ordering::SeqCst);
+            out.emit(self.inner.row(i)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A sink that writes only while it holds permits.
+struct GatedSink {
+    gate: Arc<Semaphore>,
+    written: AtomicU64,
+}
+
+#[async_trait]
+impl Sink for GatedSink {
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        let permit = self
+            .gate
+            .acquire()
+            .await
+            .map_err(|e| SinkError::Fatal(e.to_string()))?;
+        drop(permit);
+        self.written.fetch_add(batch.len() as u64, Ordering::SeqCst);
+        Ok(vec![Outcome::Written; batch.len()])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_sink_stops_the_source_after_the_channels_fill() {
+    let emitted = Arc::new(AtomicU64::new(0));
+    let gate = Arc::new(Semaphore::new(0));
+    let sink = Arc::new(GatedSink {
+        gate: gate.clone(),
+        written: AtomicU64::new(0),
+    });
+    let source = Arc::new(CountingSource {
+        n: 20_000,
+        emitted: emitted.clone(),
+        inner: GeneratorSource::new(20_000, 4, 8),
+    });
+    let batch = 100u64;
+    let config = PipelineConfig {
+        batch_size: batch as usize,
+        channel_capacity: 2,
+        sink_concurrency: 2,
+        ..Default::default()
+    };
+    let run = tokio::spawn(
+        Pipeline::new("bp", source, sink.clone())
+            .config(config)
+            .run(),
+    );
+
+    // Wait until the source stalls: two samples 300 ms apart are equal.
+    let mut last = u64::MAX;
+    let stalled_at = loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = emitted.load(Ordering::SeqCst);
+        if now == last {
+            break now;
+        }
+        last = now;
+    };
+    // Bound: the emitter's chunk + source channel (2) + the dispatcher's pending batch and the
+    // one it is sending + worker channel (2) + one batch in each of 2 workers.
+    let bound = batch * (1 + 2 + 2 + 2 + 2 + 1);
+    println!("source stalled after {stalled_at} records (bound {bound})");
+    assert!(
+        stalled_at <= bound,
+        "source ran ahead: {stalled_at} > {bound}"
+    );
+    assert!(
+        stalled_at >= batch * 3,
+        "the channels should fill: {stalled_at}"
+    );
+    assert_eq!(sink.written.load(Ordering::SeqCst), 0);
+
+    // Resume the sink: everything flows to the end.
+    gate.add_permits(1_000_000);
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(report.status, RunStatus::Completed);
+    assert_eq!(report.written, 20_000);
+    assert_eq!(emitted.load(Ordering::SeqCst), 20_000);
+}
+
+/// Emits a few records, then waits for a signal before finishing.
+struct SlowSource {
+    release: Arc<tokio::sync::Notify>,
+    inner: GeneratorSource,
+}
+
+#[async_trait]
+impl Source for SlowSource {
+    async fn read(
+        &self,
+        _: &Part,
+        _: Option<Position>,
+        out: &mut Emitter,
+    ) -> datatrace_core::Result<()> {
+        for i in 0..5 {
+            out.emit(self.inner.row(i)).await?;
+        }
+        out.flush().await?;
+        self.release.notified().await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_partial_batch_is_written_after_the_linger_time() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let sink = Arc::new(CollectingSink::new());
+    let source = Arc::new(SlowSource {
+        release: release.clone(),
+        inner: GeneratorSource::new(5, 2, 4),
+    });
+    let config = PipelineConfig {
+        batch_size: 1000,
+        linger: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let run = tokio::spawn(
+        Pipeline::new("slow", source, sink.clone())
+            .config(config)
+            .run(),
+    );
+    // The source is still waiting, yet the 5 records arrive once the linger time has passed.
+    let start = Instant::now();
+    while sink.len() < 5 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "linger never flushed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!run.is_finished());
+    release.notify_one();
+    assert_eq!(run.await.unwrap().unwrap().written, 5);
+}
+
+fn kv_schema() -> Arc<Schema> {
+    Arc::new(
+        Schema::new(
+            "kv",
+            vec![
+                Column::new("k", DataType::Int).not_null(),
+                Column::new("v", DataType::Int),
+            ],
+        )
+        .with_primary_key(&["k"])
+        .unwrap(),
+    )
+}
+
+/// Records writes per key, with random delays so workers finish out of order.
+#[derive(Default)]
+struct OrderSink {
+    seen: Mutex<std::collections::HashMap<i64, Vec<i64>>>,
+}
+
+#[async_trait]
+impl Sink for OrderSink {
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        tokio::time::sleep(Duration::from_micros(fastrand::u64(0..2000))).await;
+        let mut seen = self.seen.lock().unwrap();
+        for r in &batch.records {
+            seen.entry(r.values[0].as_i64().unwrap())
+                .or_default()
+                .push(r.values[1].as_i64().unwrap());
+        }
+        Ok(vec![Outcome::Written; batch.len()])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioning_by_key_keeps_the_order_of_each_key() {
+    let schema = kv_schema();
+    // 40 keys, 50 successive updates each, interleaved.
+    let records: Vec<Record> = (0..50)
+        .flat_map(|v| {
+            let schema = schema.clone();
+            (0..40).map(move |k| {
+                Record::new(
+                    Op::Update,
+                    schema.clone(),
+                    vec![Value::Int(k), Value::Int(v)],
+                )
+            })
+        })
+        .collect();
+    let sink = Arc::new(OrderSink::default());
+    let config = PipelineConfig {
+        batch_size: 7,
+        sink_concurrency: 4,
+        partition_by_key: true,
+        ..Default::default()
+    };
+    let report = Pipeline::new("kv", Arc::new(MemorySource::new(records)), sink.clone())
+        .config(config)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.written, 2000);
+    let seen = sink.seen.lock().unwrap();
+    assert_eq!(seen.len(), 40);
+    for (k, vs) in seen.iter() {
+        assert_eq!(vs, &(0..50).collect::<Vec<_>>(), "key {k} out of order");
+    }
+}
+
+#[tokio::test]
+async fn record_rate_limit_slows_the_run() {
+    let sink = Arc::new(CollectingSink::new());
+    let config = PipelineConfig {
+        batch_size: 50,
+        rate_limit: RateLimit {
+            records_per_sec: Some(400.0),
+            bytes_per_sec: None,
+        },
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let report = Pipeline::new("rl", Arc::new(GeneratorSource::new(1000, 2, 4)), sink)
+        .config(config)
+        .run()
+        .await
+        .unwrap();
+    // 400 records of burst, then 600 more at 400/s: at least 1.5 s. (Only a lower bound: a
+    // busy machine can make it slower, never faster.)
+    assert_eq!(report.written, 1000);
+    assert!(
+        start.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn progress_events_report_state_and_counts() {
+    let (tx, mut rx) = progress_channel(1024);
+    let config = PipelineConfig {
+        batch_size: 100,
+        progress_interval: Duration::from_millis(5),
+        ..Default::default()
+    };
+    Pipeline::new(
+        "p",
+        Arc::new(GeneratorSource::new(5000, 3, 8)),
+        Arc::new(CollectingSink::new()),
+    )
+    .job("j")
+    .config(config)
+    .progress(tx)
+    .run()
+    .await
+    .unwrap();
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert!(matches!(
+        events.first().unwrap().kind,
+        ProgressKind::State {
+            state: UnitState::Running,
+            ..
+        }
+    ));
+    assert!(matches!(
+        events.last().unwrap().kind,
+        ProgressKind::State {
+            state: UnitState::Done,
+            ..
+        }
+    ));
+    let last_progress = events
+        .iter()
+        .rev()
+        .find_map(|e| match &e.kind {
+            ProgressKind::Progress(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(last_progress.written, 5000);
+    assert_eq!(last_progress.read, 5000);
+    assert_eq!(last_progress.estimated_total, Some(5000));
+    assert!(events.iter().all(|e| &*e.job == "j" && &*e.unit == "p"));
+    let json = serde_json::to_string(&events.last().unwrap()).unwrap();
+    assert_eq!(
+        json,
+        r#"{"job":"j","unit":"p","event":"state","state":"done"}"#
+    );
+}
+
+/// Rejects odd ids in the transform stage.
+fn reject_odd(r: Record) -> Result<Option<Record>, TransformError> {
+    match r.values[0] {
+        Value::Int(i) if i % 2 == 1 => Err(TransformError::new(
+            r,
+            format!("cast of field \"id\": {i} is odd"),
+        )),
+        _ => Ok(Some(r)),
+    }
+}
+
+struct RejectOdd;
+impl datatrace_core::Transform for RejectOdd {
+    fn apply(&self, r: Record) -> Result<Option<Record>, TransformError> {
+        reject_odd(r)
+    }
+}
+
+#[tokio::test]
+async fn transform_rejects_go_to_a_file_dead_letter_queue_and_replay() {
+    let dir = std::env::temp_dir().join(format!("dt-dlq-{}", std::process::id()));
+    let dlq = Arc::new(FileDeadLetterQueue::new(dir.join("dead.ndjson")));
+    let sink = Arc::new(CollectingSink::new());
+    let report = Pipeline::new("t", Arc::new(GeneratorSource::new(100, 3, 4)), sink.clone())
+        .job("j")
+        .transform(RejectOdd)
+        .config(PipelineConfig {
+            error_policy: ErrorPolicy::DeadLetter,
+            ..Default::default()
+        })
+        .dead_letters(dlq.clone())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.written, report.rejected, report.dead_lettered),
+        (50, 50, 50)
+    );
+    let entries = dlq.list().await.unwrap();
+    assert_eq!(entries.len(), 50);
+    let first = &entries[0];
+    assert_eq!(
+        (
+            first.job.as_str(),
+            first.unit.as_str(),
+            first.stage.as_str()
+        ),
+        ("j", "t", "transform")
+    );
+    assert_eq!(first.error, "cast of field \"id\": 1 is odd");
+    // The file is NDJSON: one entry per line, readable by other tools.
+    let text = std::fs::read_to_string(dlq.path()).unwrap();
+    assert_eq!(text.lines().count(), 50);
+    let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        line["record"]["values"][0],
+        serde_json::json!({"type": "int", "value": 1})
+    );
+
+    // Replay into a sink that takes ids below 50 only: those leave the queue, the rest stay.
+    struct Picky(CollectingSink);
+    #[async_trait]
+    impl Sink for Picky {
+        async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+            self.0
+                .write(&Batch::new(
+                    batch
+                        .records
+                        .iter()
+                        .filter(|r| r.values[0].as_i64().unwrap() < 50)
+                        .cloned()
+                        .collect(),
+                ))
+                .await?;
+            Ok(batch
+                .records
+                .iter()
+                .map(|r| match r.values[0].as_i64().unwrap() < 50 {
+                    true => Outcome::Written,
+                    false => Outcome::Rejected("still too big".into()),
+                })
+                .collect())
+        }
+    }
+    let picky = Picky(CollectingSink::new());
+    let replay = datatrace_core::dlq::replay(dlq.as_ref(), &picky, Some("t"), 8)
+        .await
+        .unwrap();
+    assert_eq!((replay.written, replay.failed), (25, 25));
+    assert_eq!(picky.0.len(), 25);
+    let left = dlq.list().await.unwrap();
+    assert_eq!(left.len(), 25);
+    assert!(left
+        .iter()
+        .all(|e| e.attempts == 2 && e.error == "still too big"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn dead_letter_policy_without_a_queue_is_a_config_error() {
+    let err = Pipeline::new(
+        "t",
+        Arc::new(GeneratorSource::new(1, 1, 1)),
+        Arc::new(CollectingSink::new()),
+    )
+    .config(PipelineConfig {
+        error_policy: ErrorPolicy::DeadLetter,
+        ..Default::default()
+    })
+    .run()
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: unit t: error_policy dead-letter needs a dead-letter queue"
+    );
+    let err = Pipeline::new(
+        "t",
+        Arc::new(GeneratorSource::new(1, 1, 1)),
+        Arc::new(CollectingSink::new()),
+    )
+    .config(PipelineConfig {
+        batch_size: 0,
+        ..Default::default()
+    })
+    .run()
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: batch_size must be at least 1"
+    );
+}
+
+/// A sink whose write count tells how many calls were made; fails fatally when told.
+struct CountingSink {
+    calls: AtomicUsize,
+    fail: bool,
+}
+
+#[async_trait]
+impl Sink for CountingSink {
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail {
+            return Err(SinkError::Fatal(
+                "access denied for user 'x' (injected)".into(),
+            ));
+        }
+        Ok(vec![Outcome::Written; batch.len()])
+    }
+}
+
+#[tokio::test]
+async fn a_fatal_sink_error_fails_at_once_with_the_unit_named() {
+    let sink = Arc::new(CountingSink {
+        calls: AtomicUsize::new(0),
+        fail: true,
+    });
+    let err = Pipeline::new(
+        "shop.orders",
+        Arc::new(GeneratorSource::new(10_000, 2, 2)),
+        sink.clone(),
+    )
+    .run()
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unit shop.orders: sink failed: access denied for user 'x' (injected)"
+    );
+    assert_eq!(
+        sink.calls.load(Ordering::SeqCst),
+        1,
+        "fatal errors are not retried"
+    );
+}
+
+/// A source that fails after some records.
+struct BrokenSource(GeneratorSource);
+
+#[async_trait]
+impl Source for BrokenSource {
+    async fn read(
+        &self,
+        _: &Part,
+        _: Option<Position>,
+        out: &mut Emitter,
+    ) -> datatrace_core::Result<()> {
+        for i in 0..10 {
+            out.emit(self.0.row(i)).await?;
+        }
+        Err(datatrace_core::Error::source(
+            "shop.orders",
+            "lost connection to MySQL server during query",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_source_error_fails_the_unit_with_its_message() {
+    let err = Pipeline::new(
+        "shop.orders",
+        Arc::new(BrokenSource(GeneratorSource::new(10, 2, 2))),
+        Arc::new(CollectingSink::new()),
+    )
+    .run()
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unit shop.orders: source failed: lost connection to MySQL server during query"
+    );
+}
+
+#[tokio::test]
+async fn cancel_before_start_stops_gracefully_and_resume_completes() {
+    let store: Arc<dyn datatrace_core::CheckpointStore> =
+        Arc::new(datatrace_core::MemoryCheckpointStore::new());
+    let token = CancellationToken::new();
+    token.cancel();
+    let sink = Arc::new(CollectingSink::new());
+    let source = Arc::new(GeneratorSource::new(3000, 2, 2));
+    let r = Pipeline::new("u", source.clone(), sink.clone())
+        .checkpoints(store.clone())
+        .cancel_token(token)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(r.status, RunStatus::Stopped);
+    let r = Pipeline::new("u", source.clone(), sink.clone())
+        .checkpoints(store.clone())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.resumed, r.written),
+        (RunStatus::Completed, true, 3000)
+    );
+    let r = Pipeline::new("u", source, sink)
+        .checkpoints(store)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.written), (RunStatus::AlreadyDone, 0));
+}
