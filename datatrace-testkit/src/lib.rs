@@ -1,3 +1,27 @@
-//! Test servers for DataTrace.
+//! Test servers for DataTrace: a private MariaDB ([`mariadb()`]) and a private OpenSearch-compatible
+//! `osmem-server` ([`osmem()`]), shared once per test binary, started lazily and synchronously
+//! (so any test, with or without a tokio runtime, can use them) and removed when the test
+//! process exits, however it exits. Plus [`unique_name`] for collision-free names in parallel
+//! tests, a small blocking HTTP client ([`client::request`]), and a fault-injecting TCP proxy
+//! ([`FaultProxy`]) for dropped connections, slow links and HTTP 429/5xx answers.
+//!
+//! Servers are real, never mocks. When a binary is missing the servers panic with a message
+//! naming `scripts/test.sh`, which installs everything; tests never skip themselves.
+//!
+//! Binaries are found through environment variables first: `MARIADBD_BIN`,
+//! `MARIADB_INSTALL_DB_BIN`, `MARIADB_CLIENT_BIN` and `OSMEM_SERVER_BIN`; then `PATH`,
+//! `/usr/sbin` (for `mariadbd`) and the workspace's `.venv` (for osmem-server).
+#![warn(missing_docs)]
 
+mod binaries;
 pub mod bulk;
+pub mod client;
+mod mariadb;
+mod names;
+mod osmem;
+mod watchdog;
+
+pub use client::HttpReply;
+pub use mariadb::{mariadb, MariaDb};
+pub use names::unique_name;
+pub use osmem::{osmem, Osmem};
