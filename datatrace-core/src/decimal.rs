@@ -54,6 +54,30 @@ impl Decimal {
         }
         Decimal(s.into())
     }
+    /// The exact number `units / 10^scale`: `from_scaled(-1234, 2)` is `-12.34`,
+    /// `from_scaled(5, 3)` is `0.005`.
+    pub fn from_scaled(units: i128, scale: u32) -> Decimal {
+        let digits = units.unsigned_abs().to_string();
+        let scale = scale as usize;
+        let mut s = String::with_capacity(digits.len() + scale + 3);
+        if units < 0 {
+            s.push('-');
+        }
+        if scale == 0 {
+            s.push_str(&digits);
+        } else if digits.len() > scale {
+            let (int, frac) = digits.split_at(digits.len() - scale);
+            s.push_str(int);
+            s.push('.');
+            s.push_str(frac);
+        } else {
+            s.push_str("0.");
+            s.extend(std::iter::repeat_n('0', scale - digits.len()));
+            s.push_str(&digits);
+        }
+        Decimal(s.into())
+    }
+
     /// The nearest `f64` (lossy; for stores that only have floats).
     pub fn to_f64(&self) -> f64 {
         self.0.parse().unwrap_or(f64::NAN)
@@ -142,5 +166,13 @@ mod tests {
         assert_eq!(n("-0.000"), "0");
         assert_eq!(n("0010"), "10");
         assert_eq!("1.50".parse::<Decimal>().unwrap().scale(), 2);
+        assert_eq!(Decimal::from_scaled(-1234, 2).as_str(), "-12.34");
+        assert_eq!(Decimal::from_scaled(5, 3).as_str(), "0.005");
+        assert_eq!(Decimal::from_scaled(-5, 1).as_str(), "-0.5");
+        assert_eq!(Decimal::from_scaled(7, 0).as_str(), "7");
+        assert_eq!(
+            Decimal::from_scaled(i128::MIN, 0).as_str(),
+            i128::MIN.to_string()
+        );
     }
 }

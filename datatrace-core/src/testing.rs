@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::json;
 
+use crate::decimal::Decimal;
 use crate::error::Result;
 use crate::record::{Batch, Position, Record};
 use crate::schema::{Column, DataType, Schema};
@@ -98,6 +99,8 @@ pub struct GeneratorSource {
     rows: u64,
     width: usize,
     schema: Arc<Schema>,
+    /// `abc...xyzabc...`, long enough to cut any string of `width` from.
+    pattern: String,
 }
 
 impl GeneratorSource {
@@ -119,10 +122,12 @@ impl GeneratorSource {
         let schema = Schema::new("generated", cols)
             .with_primary_key(&["id"])
             .expect("id exists");
+        let pattern = "abcdefghijklmnopqrstuvwxyz".repeat(width / 26 + 2);
         GeneratorSource {
             rows,
             width,
             schema: Arc::new(schema),
+            pattern,
         }
     }
 
@@ -134,15 +139,11 @@ impl GeneratorSource {
             values.push(match c % 4 {
                 1 => Value::Int((i as i64).wrapping_mul(31).wrapping_add(c as i64)),
                 2 => {
-                    let mut s = String::with_capacity(self.width);
-                    let seed = (i as usize).wrapping_add(c);
-                    for k in 0..self.width {
-                        s.push((b'a' + ((seed + k) % 26) as u8) as char);
-                    }
-                    Value::String(s)
+                    let start = (i as usize).wrapping_add(c) % 26;
+                    Value::String(self.pattern[start..start + self.width].to_owned())
                 }
                 3 => Value::Float(i as f64 * 0.5),
-                _ => Value::Decimal(format!("{}.{:02}", i, c % 100).parse().expect("valid")),
+                _ => Value::Decimal(Decimal::from_scaled(i as i128 * 100 + (c % 100) as i128, 2)),
             });
         }
         Record::read(self.schema.clone(), values)
