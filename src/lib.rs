@@ -16,3 +16,8 @@ pub use datatrace_mysql as mysql;
 /// The Elasticsearch / OpenSearch connector (feature `es`).
 #[cfg(feature = "es")]
 pub use datatrace_es as es;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
