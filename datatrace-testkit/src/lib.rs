@@ -19,9 +19,11 @@ pub mod client;
 mod mariadb;
 mod names;
 mod osmem;
+mod proxy;
 mod watchdog;
 
 pub use client::HttpReply;
 pub use mariadb::{mariadb, MariaDb};
 pub use names::unique_name;
 pub use osmem::{osmem, Osmem};
+pub use proxy::{FaultProxy, ProxyStats};

@@ -94,23 +94,37 @@ impl MariaDb {
     ///
     /// Panics with the client's error message when a statement fails.
     pub fn exec(&self, sql: &str) -> String {
+        self.exec_at(self.addr(), sql)
+            .unwrap_or_else(|e| panic!("MariaDB statement failed: {e}\nSQL: {sql}"))
+    }
+
+    /// Like [`exec`](Self::exec), but connects to `addr` (for instance a
+    /// [`FaultProxy`](crate::FaultProxy) in front of this server) and returns the client's
+    /// error message instead of panicking.
+    pub fn exec_at(&self, addr: SocketAddr, sql: &str) -> Result<String, String> {
         let output = Command::new(&self.client)
-            .args(["--no-defaults", "--default-character-set=utf8mb4", "-h"])
-            .arg(&self.host)
+            .args([
+                "--no-defaults",
+                "--default-character-set=utf8mb4",
+                "--connect-timeout=30",
+                "-h",
+            ])
+            .arg(addr.ip().to_string())
             .arg("-P")
-            .arg(self.port.to_string())
+            .arg(addr.port().to_string())
             .args(["-uroot", "-N", "-B", "-e"])
             .arg(sql)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.client.display()));
-        if !output.status.success() {
-            panic!(
-                "MariaDB statement failed ({}):\n{}\nSQL: {sql}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+            .map_err(|e| format!("cannot run {}: {e}", self.client.display()))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "{} ({})",
+                String::from_utf8_lossy(&output.stderr).trim(),
+                output.status
+            ))
         }
-        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Creates a new, empty database with a unique name built from `prefix` (see
