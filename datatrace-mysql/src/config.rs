@@ -1,0 +1,260 @@
+//! Configuration of connections, sources and sinks. Every struct deserializes from a job
+//! file (`#[serde(deny_unknown_fields)]`, so a typo is an error naming the field) and has
+//! documented defaults.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// How to reach a server.
+///
+/// The password may be in the URL (`mysql://user:pw@host:3306/db`) or, better, in
+/// `password` (e.g. filled from an environment variable by the job loader); either way it
+/// never appears in `Debug` output, logs or errors.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// `mysql://user[:password]@host[:port][/database]`.
+    pub url: String,
+    /// The password, overriding one in the URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Connections the pool may open at most (readers + writers). Default 8.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds to wait for a connection to open. Default 10.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+}
+
+fn default_max_connections() -> usize {
+    8
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+
+impl ConnectionConfig {
+    /// A configuration for `url` with default settings.
+    pub fn new(url: impl Into<String>) -> Self {
+        ConnectionConfig {
+            url: url.into(),
+            password: None,
+            max_connections: default_max_connections(),
+            connect_timeout_secs: default_connect_timeout(),
+        }
+    }
+    /// The same with a password.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+    /// The same with a pool size.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+    /// The URL with any password replaced by `***`, for logs and errors.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// `mysql://user:secret@host/db` -> `mysql://user:***@host/db`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<invalid url>".into();
+    };
+    let (auth_host, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match auth_host.rsplit_once('@') {
+        Some((auth, host)) => {
+            let user = auth.split_once(':').map_or(auth, |(u, _)| u);
+            let masked = if auth.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{masked}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionConfig")
+            .field("url", &self.redacted_url())
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .finish()
+    }
+}
+
+/// Which tables a job copies: `include` patterns minus `exclude` patterns.
+///
+/// A pattern is `db.table`, `db.*`, or uses `*` (any run of characters) and `?` (one
+/// character) in either part: `shop.order_*`. A pattern without a dot matches tables of the
+/// connection's default database. A pattern without wildcards that matches nothing is an
+/// error naming it (a missing table is not silently skipped).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TableSelector {
+    /// Patterns of tables to copy.
+    pub include: Vec<String>,
+    /// Patterns of tables to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl TableSelector {
+    /// Selects tables matching any of `patterns`.
+    pub fn include<S: Into<String>>(patterns: impl IntoIterator<Item = S>) -> Self {
+        TableSelector {
+            include: patterns.into_iter().map(Into::into).collect(),
+            exclude: Vec::new(),
+        }
+    }
+    /// Leaves out tables matching `pattern`.
+    pub fn exclude(mut self, pattern: impl Into<String>) -> Self {
+        self.exclude.push(pattern.into());
+        self
+    }
+}
+
+/// What the source does with a zero date (`0000-00-00`, `2024-00-00`, `0000-00-00 00:00:00`),
+/// which no calendar type can hold.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroDate {
+    /// Read it as NULL and log a warning naming table, column and key (the default).
+    #[default]
+    Null,
+    /// Fail the read with an error naming table, column and key.
+    Error,
+    /// Keep it as its text (`Value::String("0000-00-00")`), which the MySQL sink writes back
+    /// unchanged: use it for exact MySQL -> MySQL copies.
+    Keep,
+}
+
+/// Settings of a snapshot read of one table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceOptions {
+    /// Target rows per chunk (part) when splitting a table for parallel reads. Default
+    /// 100000. Tables with fewer rows are read as one part.
+    pub chunk_rows: u64,
+    /// Rows per keyset page (one streaming query each). Default 50000.
+    pub page_rows: u64,
+    /// Rows between two checkpoints within a page. Default 10000.
+    pub checkpoint_rows: u64,
+    /// Read every chunk in one point in time and record its binlog position. Default false.
+    pub consistent_snapshot: bool,
+    /// Connections held for a consistent snapshot (chunks read in parallel at most).
+    /// Default 4.
+    pub snapshot_connections: usize,
+    /// What to do with zero dates. Default `null`.
+    pub zero_date: ZeroDate,
+    /// An SQL condition added to every read (`WHERE (<filter>)`), trusted configuration:
+    /// it is pasted into the query as written.
+    pub filter: Option<String>,
+    /// Columns to use as the key for chunking, resume, upserts and deletes when the table has
+    /// no primary key (they must be unique and not null). Empty: the primary key, else the
+    /// first unique key of NOT NULL columns.
+    pub key_columns: Vec<String>,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            chunk_rows: 100_000,
+            page_rows: 50_000,
+            checkpoint_rows: 10_000,
+            consistent_snapshot: false,
+            snapshot_connections: 4,
+            zero_date: ZeroDate::Null,
+            filter: None,
+            key_columns: Vec::new(),
+        }
+    }
+}
+
+/// How the sink writes rows (deletes are always deletes by primary key).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteMode {
+    /// `INSERT`: a duplicate key is a rejected row.
+    Insert,
+    /// `INSERT ... ON DUPLICATE KEY UPDATE` (the default; idempotent).
+    #[default]
+    Upsert,
+    /// `REPLACE` (delete + insert; fires delete triggers and cascades).
+    Replace,
+    /// `INSERT IGNORE`: keeps the existing row; note that MySQL also turns data errors into
+    /// warnings in this mode.
+    InsertIgnore,
+}
+
+/// Settings of the MySQL sink.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinkOptions {
+    /// How rows are written. Default `upsert`.
+    pub mode: WriteMode,
+    /// The target database; default: the database of a routed target (`db.table`), else the
+    /// connection URL's database.
+    pub database: Option<String>,
+    /// A fixed target table for every record; default: the routed target
+    /// (`Record::target_name`), which is the source table's name unless a transform routes.
+    pub table: Option<String>,
+    /// Create the target table when missing (`CREATE TABLE IF NOT EXISTS`) from the source
+    /// schema. Default false.
+    pub create_table: bool,
+    /// Empty the target before a full copy (never when resuming). Default false.
+    pub truncate: bool,
+    /// Statements run before the first write of each unit (trusted configuration).
+    pub pre_sql: Vec<String>,
+    /// Statements run after the last write of each unit (trusted configuration).
+    pub post_sql: Vec<String>,
+    /// Upper bound of one statement in bytes; the effective bound is also below the
+    /// server's `max_allowed_packet`. Default 4 MiB.
+    pub max_statement_bytes: usize,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            mode: WriteMode::Upsert,
+            database: None,
+            table: None,
+            create_table: false,
+            truncate: false,
+            pre_sql: Vec::new(),
+            post_sql: Vec::new(),
+            max_statement_bytes: 4 << 20,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_never_in_debug() {
+        let c = ConnectionConfig::new("mysql://u:hunter2@h:3306/db").password("s3cret");
+        let d = format!("{c:?}");
+        assert!(!d.contains("hunter2") && !d.contains("s3cret"), "{d}");
+        assert!(d.contains("mysql://u:***@h:3306/db"), "{d}");
+        assert_eq!(redact_url("mysql://root@h/x"), "mysql://root@h/x");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = serde_json::from_str::<SourceOptions>(r#"{"chunk_row": 5}"#).unwrap_err();
+        assert!(e.to_string().contains("chunk_row"), "{e}");
+        let o: SinkOptions = serde_json::from_str(r#"{"mode": "insert-ignore"}"#).unwrap();
+        assert_eq!(o.mode, WriteMode::InsertIgnore);
+        let o: SourceOptions = serde_json::from_str(r#"{"zero_date": "keep"}"#).unwrap();
+        assert_eq!(o.zero_date, ZeroDate::Keep);
+    }
+}

@@ -1,0 +1,158 @@
+//! [`MySqlConnection`]: a connection pool with the session settings every reader and writer
+//! relies on.
+//!
+//! Each session runs `SET NAMES utf8mb4`, `SET time_zone = '+00:00'` (TIMESTAMP values are
+//! read and written as exact UTC instants, whatever the server's zone) and an explicit
+//! `sql_mode` of `STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_AUTO_VALUE_ON_ZERO,
+//! NO_ENGINE_SUBSTITUTION` (bad data is an error instead of a silent truncation, string
+//! literals only escape quotes, a 0 key in an AUTO_INCREMENT column stays 0, and zero dates
+//! may be written back).
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+
+use crate::config::ConnectionConfig;
+use crate::error::{Context, MySqlError, Result};
+
+/// The statements run on every new (or reset) session.
+pub const SESSION_SETUP: &[&str] = &[
+    "SET NAMES utf8mb4",
+    "SET time_zone = '+00:00'",
+    "SET sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+];
+
+/// Facts about the server learned at connect time.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// `SELECT VERSION()`.
+    pub version: String,
+    /// Whether it is MariaDB.
+    pub is_mariadb: bool,
+    /// `@@max_allowed_packet` in bytes.
+    pub max_allowed_packet: usize,
+}
+
+/// A pool of sessions to one server, cheap to clone.
+#[derive(Clone)]
+pub struct MySqlConnection {
+    pool: Pool,
+    opts: Opts,
+    info: ServerInfo,
+    endpoint: String,
+    database: Option<String>,
+}
+
+impl std::fmt::Debug for MySqlConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySqlConnection")
+            .field("endpoint", &self.endpoint)
+            .field("database", &self.database)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl MySqlConnection {
+    /// Opens a pool and checks the credentials with one session.
+    ///
+    /// Errors: [`MySqlError::AccessDenied`] for a wrong user or password,
+    /// [`MySqlError::UnknownDatabase`] for a database that does not exist,
+    /// [`MySqlError::Transient`] when the server cannot be reached.
+    pub async fn connect(cfg: &ConnectionConfig) -> Result<Self> {
+        if cfg.max_connections == 0 {
+            return Err(MySqlError::Config(
+                "max_connections must be at least 1".into(),
+            ));
+        }
+        let base = Opts::from_url(&cfg.url).map_err(|e| {
+            MySqlError::Config(format!("connection url {}: {e}", cfg.redacted_url()))
+        })?;
+        let endpoint = format!("{}:{}", base.ip_or_hostname(), base.tcp_port());
+        let database = base.db_name().map(str::to_string);
+        let constraints = PoolConstraints::new(0, cfg.max_connections)
+            .ok_or_else(|| MySqlError::Config("max_connections must be at least 1".into()))?;
+        let mut builder = OptsBuilder::from_opts(base)
+            .setup(SESSION_SETUP.to_vec())
+            .prefer_socket(false)
+            .stmt_cache_size(64)
+            .pool_opts(PoolOpts::default().with_constraints(constraints));
+        if let Some(pw) = &cfg.password {
+            builder = builder.pass(Some(pw.clone()));
+        }
+        let opts: Opts = builder.into();
+        let pool = Pool::new(opts.clone());
+        let context = || format!("connecting to {endpoint}");
+        let mut conn = tokio::time::timeout(
+            Duration::from_secs(cfg.connect_timeout_secs.max(1)),
+            pool.get_conn(),
+        )
+        .await
+        .map_err(|_| MySqlError::Transient {
+            context: context(),
+            message: format!("no answer within {} s", cfg.connect_timeout_secs),
+        })?
+        .ctx(context)?;
+        let (version, packet): (String, u64) = conn
+            .query_first("SELECT VERSION(), @@max_allowed_packet")
+            .await
+            .ctx(context)?
+            .ok_or_else(|| MySqlError::Driver {
+                context: context(),
+                message: "no answer to SELECT VERSION()".into(),
+            })?;
+        drop(conn);
+        let info = ServerInfo {
+            is_mariadb: version.to_ascii_lowercase().contains("mariadb"),
+            version,
+            max_allowed_packet: usize::try_from(packet).unwrap_or(usize::MAX),
+        };
+        tracing::debug!(%endpoint, version = %info.version, "connected to MySQL");
+        Ok(MySqlConnection {
+            pool,
+            opts,
+            info,
+            endpoint,
+            database,
+        })
+    }
+
+    /// A pooled session (returned to the pool on drop).
+    pub async fn get(&self) -> Result<Conn> {
+        self.pool
+            .get_conn()
+            .await
+            .ctx(|| format!("connecting to {}", self.endpoint))
+    }
+
+    /// A session outside the pool, for work that holds it for long (consistent snapshots).
+    pub async fn dedicated(&self) -> Result<Conn> {
+        Conn::new(self.opts.clone())
+            .await
+            .ctx(|| format!("connecting to {}", self.endpoint))
+    }
+
+    /// What the server told at connect time.
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// The database named in the URL, if any.
+    pub fn default_database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
+    /// `host:port`, for messages.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Closes the pool once every session is returned.
+    pub async fn close(self) -> Result<()> {
+        self.pool
+            .disconnect()
+            .await
+            .ctx(|| format!("closing the pool to {}", self.endpoint))
+    }
+}

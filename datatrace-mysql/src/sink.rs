@@ -1,0 +1,349 @@
+//! [`MySqlSink`]: writes batches as multi-row statements, one transaction per batch.
+//!
+//! A batch becomes a few statements (consecutive records of one target and kind share one
+//! statement, kept under `max_allowed_packet`), run in one transaction, in record order, so a
+//! delete after an insert of the same key in the same batch wins. If the transaction fails
+//! on a data error (a value too long or out of range, a bad date, a NULL in a NOT NULL
+//! column, a duplicate in insert mode), it is rolled back and the batch is written again one
+//! row per statement in one transaction: good rows land, bad rows are reported as
+//! [`Outcome::Rejected`] naming table, column and primary key, and the pipeline's error
+//! policy (fail, skip, dead-letter) decides. Deadlocks, lock wait timeouts and lost
+//! connections are [`SinkError::Transient`]: the runner retries the batch.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use datatrace_core::{Batch, Outcome, PrepareContext, Record, Schema, Sink, SinkError};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::config::SinkOptions;
+use crate::connect::MySqlConnection;
+use crate::ddl::create_table_sql;
+use crate::error::{MySqlError, Result};
+use crate::sql::table_ref;
+use crate::write::{actions, column_in_message, key_term, row_tuple, Action, Builder, Group};
+
+/// Writes records into MySQL tables (see the module docs).
+pub struct MySqlSink {
+    conn: MySqlConnection,
+    opts: SinkOptions,
+    limit: usize,
+    created: tokio::sync::Mutex<HashSet<String>>,
+}
+
+/// Where a record goes.
+struct Target {
+    db: String,
+    table: String,
+    sql: String,
+}
+
+impl Target {
+    fn name(&self) -> String {
+        format!("{}.{}", self.db, self.table)
+    }
+}
+
+impl MySqlSink {
+    /// A sink writing through `conn`.
+    pub fn new(conn: MySqlConnection, opts: SinkOptions) -> Result<Self> {
+        let packet = conn
+            .info()
+            .max_allowed_packet
+            .saturating_sub(4096)
+            .max(4096);
+        let limit = opts.max_statement_bytes.clamp(4096, packet.max(4096));
+        Ok(MySqlSink {
+            conn,
+            opts,
+            limit,
+            created: tokio::sync::Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The largest statement this sink sends, in bytes.
+    pub fn statement_limit(&self) -> usize {
+        self.limit
+    }
+
+    fn target(&self, name: &str) -> Result<Target, String> {
+        let name = self.opts.table.as_deref().unwrap_or(name);
+        let (db, table) = match name.split_once('.') {
+            Some((d, t)) if self.opts.table.is_none() || self.opts.database.is_none() => {
+                (d.to_string(), t.to_string())
+            }
+            _ => {
+                let db = self
+                    .opts
+                    .database
+                    .as_deref()
+                    .or(self.conn.default_database())
+                    .ok_or_else(|| {
+                        format!("no target database for table {name}: set `database` in the sink options or in the URL")
+                    })?;
+                (db.to_string(), name.to_string())
+            }
+        };
+        Ok(Target {
+            sql: table_ref(&db, &table),
+            db,
+            table,
+        })
+    }
+
+    async fn ensure_created(
+        &self,
+        c: &mut Conn,
+        t: &Target,
+        schema: &Schema,
+    ) -> Result<(), SinkError> {
+        if !self.opts.create_table {
+            return Ok(());
+        }
+        let mut created = self.created.lock().await;
+        if created.contains(&t.sql) {
+            return Ok(());
+        }
+        let sql = create_table_sql(&t.db, &t.table, schema);
+        c.query_drop(&sql)
+            .await
+            .map_err(|e| classify(format!("creating table {}", t.name()), e))?;
+        created.insert(t.sql.clone());
+        Ok(())
+    }
+
+    /// Runs `stmts` in one transaction. Errors keep their classification.
+    async fn run_tx(&self, c: &mut Conn, stmts: &[String]) -> Result<(), MySqlError> {
+        let ctx = || "writing a batch".to_string();
+        c.query_drop("START TRANSACTION")
+            .await
+            .map_err(|e| MySqlError::from_driver(ctx(), e))?;
+        for s in stmts {
+            if let Err(e) = c.query_drop(s).await {
+                let _ = c.query_drop("ROLLBACK").await;
+                return Err(MySqlError::from_driver(ctx(), e));
+            }
+        }
+        c.query_drop("COMMIT")
+            .await
+            .map_err(|e| MySqlError::from_driver(ctx(), e))
+    }
+
+    /// Builds statements for the records not yet resolved; records that cannot be rendered
+    /// get their outcome set.
+    fn build(
+        &self,
+        records: &[Record],
+        targets: &[Option<Target>],
+        outcomes: &mut [Option<Outcome>],
+        single: Option<usize>,
+    ) -> Builder {
+        let mut b = Builder::new(self.limit);
+        let range: Vec<usize> = match single {
+            Some(i) => vec![i],
+            None => (0..records.len()).collect(),
+        };
+        for i in range {
+            if outcomes[i].is_some() {
+                continue;
+            }
+            let (r, Some(t)) = (&records[i], &targets[i]) else {
+                continue;
+            };
+            for action in actions(r) {
+                let delete = matches!(action, Action::Delete(_));
+                let piece = match &action {
+                    Action::Write => row_tuple(&r.values),
+                    Action::Delete(key) => {
+                        if !r.has_key() {
+                            outcomes[i] = Some(Outcome::Rejected(format!(
+                                "table {}, key {}: cannot delete: the schema has no primary key",
+                                t.name(),
+                                r.key_string(",")
+                            )));
+                            break;
+                        }
+                        let cols: Vec<String> = r
+                            .schema
+                            .primary_key_names()
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect();
+                        key_term(&cols, key)
+                    }
+                };
+                let piece = match piece {
+                    Ok(p) => p,
+                    Err(why) => {
+                        outcomes[i] = Some(Outcome::Rejected(format!(
+                            "table {}, key {}: {why}",
+                            t.name(),
+                            r.key_string(",")
+                        )));
+                        break;
+                    }
+                };
+                let group = Group {
+                    table: t.sql.clone(),
+                    delete,
+                    schema: r.schema.clone(),
+                };
+                if !b.push(&group, self.opts.mode, &piece, i) {
+                    outcomes[i] = Some(Outcome::Rejected(format!(
+                        "table {}, key {}: the row needs a statement of {} bytes, above the limit of {} (max_allowed_packet)",
+                        t.name(),
+                        r.key_string(","),
+                        piece.len(),
+                        self.limit
+                    )));
+                    break;
+                }
+            }
+            if single.is_some() {
+                b.close();
+            }
+        }
+        b.close();
+        b
+    }
+
+    /// Writes the batch one record per statement in one transaction.
+    async fn write_one_by_one(
+        &self,
+        c: &mut Conn,
+        records: &[Record],
+        targets: &[Option<Target>],
+        outcomes: &mut [Option<Outcome>],
+    ) -> Result<(), SinkError> {
+        let tx = |e| classify("writing a batch row by row".into(), e);
+        c.query_drop("START TRANSACTION").await.map_err(tx)?;
+        for i in 0..records.len() {
+            if outcomes[i].is_some() {
+                continue;
+            }
+            let b = self.build(records, targets, outcomes, Some(i));
+            for st in &b.statements {
+                if let Err(e) = c.query_drop(&st.sql).await {
+                    let t = targets[i].as_ref().map(Target::name).unwrap_or_default();
+                    let err = MySqlError::from_driver(format!("writing {t}"), e);
+                    if err.is_data() {
+                        outcomes[i] =
+                            Some(Outcome::Rejected(reject_message(&t, &records[i], &err)));
+                        break;
+                    }
+                    let _ = c.query_drop("ROLLBACK").await;
+                    return Err(to_sink_error(err));
+                }
+            }
+        }
+        c.query_drop("COMMIT").await.map_err(tx)
+    }
+}
+
+fn reject_message(table: &str, r: &Record, err: &MySqlError) -> String {
+    let msg = match err {
+        MySqlError::Data { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    match column_in_message(&msg) {
+        Some(col) => format!(
+            "table {table}, column {col}, key {}: {msg}",
+            r.key_string(",")
+        ),
+        None => format!("table {table}, key {}: {msg}", r.key_string(",")),
+    }
+}
+
+fn to_sink_error(e: MySqlError) -> SinkError {
+    if e.is_transient() {
+        SinkError::Transient(e.to_string())
+    } else {
+        SinkError::Fatal(e.to_string())
+    }
+}
+
+fn classify(context: String, e: mysql_async::Error) -> SinkError {
+    to_sink_error(MySqlError::from_driver(context, e))
+}
+
+#[async_trait]
+impl Sink for MySqlSink {
+    async fn prepare(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
+        let mut c = self.conn.get().await.map_err(to_sink_error)?;
+        if let Some(schema) = &ctx.schema {
+            let t = self.target(schema.name()).map_err(SinkError::Fatal)?;
+            self.ensure_created(&mut c, &t, schema).await?;
+            if self.opts.truncate && !ctx.resumed {
+                c.query_drop(format!("TRUNCATE TABLE {}", t.sql))
+                    .await
+                    .map_err(|e| classify(format!("truncating {}", t.name()), e))?;
+            }
+        }
+        for (i, s) in self.opts.pre_sql.iter().enumerate() {
+            c.query_drop(s)
+                .await
+                .map_err(|e| classify(format!("unit {}: pre_sql[{i}]", ctx.unit), e))?;
+        }
+        Ok(())
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        let records = &batch.records;
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; records.len()];
+        let mut targets = Vec::with_capacity(records.len());
+        for r in records {
+            targets.push(Some(
+                self.target(r.target_name()).map_err(SinkError::Fatal)?,
+            ));
+        }
+        let mut c = self.conn.get().await.map_err(to_sink_error)?;
+        if self.opts.create_table {
+            let mut seen = HashSet::new();
+            for (r, t) in records.iter().zip(&targets) {
+                let t = t.as_ref().expect("set above");
+                if seen.insert(t.sql.clone()) {
+                    self.ensure_created(&mut c, t, &r.schema).await?;
+                }
+            }
+        }
+        let b = self.build(records, &targets, &mut outcomes, None);
+        let stmts: Vec<String> = b.statements.into_iter().map(|s| s.sql).collect();
+        match self.run_tx(&mut c, &stmts).await {
+            Ok(()) => {}
+            Err(e) if e.is_data() => {
+                tracing::debug!(error = %e, "batch refused, writing row by row to find the bad rows");
+                self.write_one_by_one(&mut c, records, &targets, &mut outcomes)
+                    .await?;
+            }
+            Err(e) => {
+                let first = targets.first().and_then(|t| t.as_ref()).map(Target::name);
+                let e = match (e, first) {
+                    (MySqlError::NoTable { message, .. }, Some(t)) => MySqlError::NoTable {
+                        context: format!("writing {t}"),
+                        message,
+                    },
+                    (e, _) => e,
+                };
+                return Err(to_sink_error(e));
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Written))
+            .collect())
+    }
+
+    async fn finish(&self) -> Result<(), SinkError> {
+        if self.opts.post_sql.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn.get().await.map_err(to_sink_error)?;
+        for (i, s) in self.opts.post_sql.iter().enumerate() {
+            c.query_drop(s)
+                .await
+                .map_err(|e| classify(format!("post_sql[{i}]"), e))?;
+        }
+        Ok(())
+    }
+}
