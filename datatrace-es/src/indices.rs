@@ -1,0 +1,232 @@
+//! Index administration for the sink: creating indices with mappings and settings, and the
+//! bulk-load settings (`refresh_interval: -1`, `number_of_replicas: 0`) with their restore.
+//!
+//! The values to restore are also written into the index's `_meta.datatrace_restore`, so a
+//! load that crashed and is resumed still restores what the index had before the first run.
+
+use bytes::Bytes;
+use datatrace_core::Schema;
+use elasticsearch::http::Method;
+use serde_json::{json, Map, Value as Json};
+
+use crate::client::{encode_path, EsClient};
+use crate::config::{IndexSettings, MappingConfig};
+use crate::errors::EsError;
+use crate::mapping::schema_to_mapping;
+
+/// The settings body for a new index.
+pub fn settings_body(s: &IndexSettings) -> Json {
+    let mut index = Map::new();
+    if let Some(n) = s.shards {
+        index.insert("number_of_shards".into(), json!(n));
+    }
+    if let Some(n) = s.replicas {
+        index.insert("number_of_replicas".into(), json!(n));
+    }
+    for (k, v) in &s.extra {
+        index.insert(k.trim_start_matches("index.").to_string(), v.clone());
+    }
+    json!({ "index": index })
+}
+
+/// Creates `index` with the mapping derived from `schema` unless it exists. Returns whether
+/// it created it. A concurrent creation by someone else counts as existing.
+pub async fn ensure_index(
+    client: &EsClient,
+    index: &str,
+    schema: Option<&Schema>,
+    mapping: &MappingConfig,
+    settings: &IndexSettings,
+) -> Result<bool, EsError> {
+    if client.index_exists(index).await? {
+        return Ok(false);
+    }
+    let mut body = json!({ "settings": settings_body(settings) });
+    if let Some(s) = schema {
+        body["mappings"] = schema_to_mapping(s, mapping, client.info());
+    }
+    let context = format!("creating index {index}");
+    let path = format!("/{}", encode_path(index));
+    let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let r = client
+        .request_retry(&context, Method::Put, &path, &[], Some(bytes))
+        .await?;
+    if r.is_success() {
+        tracing::info!(index, "created index");
+        return Ok(true);
+    }
+    let err = client.status_error(&r, &context, None);
+    if err
+        .to_string()
+        .contains("resource_already_exists_exception")
+    {
+        return Ok(false);
+    }
+    if let EsError::Http { reason, .. } = &err {
+        if reason.contains("mapper_parsing_exception") || reason.contains("mapping") {
+            return Err(EsError::Mapping {
+                index: index.into(),
+                reason: reason.clone(),
+            });
+        }
+    }
+    Err(err)
+}
+
+/// The settings a bulk load changes, as they were before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restore {
+    /// The index.
+    pub index: String,
+    /// `index.refresh_interval` before the load (`Null`: unset, i.e. the default).
+    pub refresh_interval: Json,
+    /// `index.number_of_replicas` before the load.
+    pub number_of_replicas: Json,
+}
+
+async fn get_settings(client: &EsClient, index: &str) -> Result<Map<String, Json>, EsError> {
+    let path = format!("/{}/_settings", encode_path(index));
+    let v = client
+        .json(
+            &format!("reading the settings of index {index}"),
+            Method::Get,
+            &path,
+            &[("flat_settings", "true")],
+            None,
+            Some(index),
+        )
+        .await?;
+    Ok(v.as_object()
+        .and_then(|m| m.values().next())
+        .and_then(|i| i.get("settings"))
+        .and_then(|s| s.as_object())
+        .cloned()
+        .unwrap_or_default())
+}
+
+async fn put_settings(client: &EsClient, index: &str, body: Json) -> Result<(), EsError> {
+    let path = format!("/{}/_settings", encode_path(index));
+    client
+        .json(
+            &format!("changing the settings of index {index}"),
+            Method::Put,
+            &path,
+            &[],
+            Some(&body),
+            Some(index),
+        )
+        .await
+        .map(|_| ())
+}
+
+async fn get_meta(client: &EsClient, index: &str) -> Result<Map<String, Json>, EsError> {
+    let m = client.get_mapping(index).await?;
+    Ok(m.as_object()
+        .and_then(|m| m.values().next())
+        .and_then(|i| i.pointer("/mappings/_meta"))
+        .and_then(|s| s.as_object())
+        .cloned()
+        .unwrap_or_default())
+}
+
+async fn put_meta(client: &EsClient, index: &str, meta: Map<String, Json>) -> Result<(), EsError> {
+    let path = format!("/{}/_mapping", encode_path(index));
+    client
+        .json(
+            &format!("updating _meta of index {index}"),
+            Method::Put,
+            &path,
+            &[],
+            Some(&json!({ "_meta": meta })),
+            Some(index),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Switches `index` to bulk-load settings and returns what to restore. The previous values
+/// are kept in `_meta.datatrace_restore` (or read from there when an earlier, interrupted
+/// load already switched them).
+pub async fn start_bulk_load(client: &EsClient, index: &str) -> Result<Restore, EsError> {
+    let mut meta = get_meta(client, index).await?;
+    let restore = match meta.get("datatrace_restore") {
+        Some(saved) => Restore {
+            index: index.into(),
+            refresh_interval: saved.get("refresh_interval").cloned().unwrap_or(Json::Null),
+            number_of_replicas: saved
+                .get("number_of_replicas")
+                .cloned()
+                .unwrap_or(Json::Null),
+        },
+        None => {
+            let s = get_settings(client, index).await?;
+            let r = Restore {
+                index: index.into(),
+                refresh_interval: s
+                    .get("index.refresh_interval")
+                    .cloned()
+                    .unwrap_or(Json::Null),
+                number_of_replicas: s
+                    .get("index.number_of_replicas")
+                    .cloned()
+                    .unwrap_or(Json::Null),
+            };
+            meta.insert(
+                "datatrace_restore".into(),
+                json!({"refresh_interval": r.refresh_interval, "number_of_replicas": r.number_of_replicas}),
+            );
+            put_meta(client, index, meta).await?;
+            r
+        }
+    };
+    put_settings(
+        client,
+        index,
+        json!({"index": {"refresh_interval": "-1", "number_of_replicas": 0}}),
+    )
+    .await?;
+    tracing::info!(
+        index,
+        "bulk-load settings on (refresh_interval -1, replicas 0)"
+    );
+    Ok(restore)
+}
+
+/// Restores the settings a bulk load changed, refreshes the index, and removes the saved
+/// values from `_meta`.
+pub async fn finish_bulk_load(client: &EsClient, r: &Restore) -> Result<(), EsError> {
+    let replicas = if r.number_of_replicas.is_null() {
+        json!(1)
+    } else {
+        r.number_of_replicas.clone()
+    };
+    put_settings(
+        client,
+        &r.index,
+        json!({"index": {"refresh_interval": r.refresh_interval, "number_of_replicas": replicas}}),
+    )
+    .await?;
+    let mut meta = get_meta(client, &r.index).await?;
+    if meta.remove("datatrace_restore").is_some() {
+        put_meta(client, &r.index, meta).await?;
+    }
+    refresh(client, &r.index).await?;
+    tracing::info!(index = %r.index, "bulk-load settings restored");
+    Ok(())
+}
+
+/// `POST index/_refresh`.
+pub async fn refresh(client: &EsClient, index: &str) -> Result<(), EsError> {
+    let path = format!("/{}/_refresh", encode_path(index));
+    client
+        .json(
+            &format!("refreshing index {index}"),
+            Method::Post,
+            &path,
+            &[],
+            None,
+            Some(index),
+        )
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,157 @@
+//! [`IndexPattern`]: index names from a pattern such as `{prefix}-{table}` or
+//! `logs-{table}-{now:yyyy.MM.dd}`.
+
+use datatrace_core::Timestamp;
+
+use crate::errors::EsError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Table,
+    Db,
+    Prefix,
+    /// `{now:FORMAT}`: the current UTC date/time with `yyyy`, `MM`, `dd`, `HH` tokens.
+    Now(String),
+}
+
+/// A parsed index name pattern.
+///
+/// Placeholders: `{table}` (the record's routed target or its schema name), `{db}` (the
+/// schema's namespace, empty when none), `{prefix}` (the sink's `prefix`), `{now:FORMAT}`
+/// (the UTC date of the write; `yyyy`, `MM`, `dd`, `HH` in the format). The result is
+/// lower-cased, as Elasticsearch requires, and checked for characters indices may not have.
+///
+/// ```
+/// use datatrace_es::naming::IndexPattern;
+/// let p = IndexPattern::parse("{prefix}-{db}.{table}").unwrap();
+/// assert_eq!(p.render("Orders", Some("shop"), "dt").unwrap(), "dt-shop.orders");
+/// assert!(IndexPattern::parse("{tabel}").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexPattern {
+    pieces: Vec<Piece>,
+}
+
+impl IndexPattern {
+    /// Parses a pattern; unknown placeholders and unbalanced braces are errors.
+    pub fn parse(pattern: &str) -> Result<IndexPattern, EsError> {
+        let mut pieces = Vec::new();
+        let mut rest = pattern;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_string()));
+            }
+            let close = rest[open..].find('}').ok_or_else(|| {
+                EsError::Config(format!("index pattern {pattern:?}: unclosed '{{'"))
+            })? + open;
+            let name = &rest[open + 1..close];
+            pieces.push(match name {
+                "table" => Piece::Table,
+                "db" => Piece::Db,
+                "prefix" => Piece::Prefix,
+                n if n.starts_with("now:") => Piece::Now(n[4..].to_string()),
+                other => {
+                    return Err(EsError::Config(format!(
+                        "index pattern {pattern:?}: unknown placeholder {{{other}}} (expected table, db, prefix or now:FORMAT)"
+                    )))
+                }
+            });
+            rest = &rest[close + 1..];
+        }
+        if rest.contains('}') {
+            return Err(EsError::Config(format!(
+                "index pattern {pattern:?}: '}}' without '{{'"
+            )));
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(IndexPattern { pieces })
+    }
+
+    /// Whether the pattern uses `{now:...}` (names then change over time).
+    pub fn is_time_based(&self) -> bool {
+        self.pieces.iter().any(|p| matches!(p, Piece::Now(_)))
+    }
+
+    /// The index name for a table, namespace and prefix, at the current time.
+    pub fn render(&self, table: &str, db: Option<&str>, prefix: &str) -> Result<String, EsError> {
+        let mut out = String::new();
+        for p in &self.pieces {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Table => out.push_str(table),
+                Piece::Db => out.push_str(db.unwrap_or("")),
+                Piece::Prefix => out.push_str(prefix),
+                Piece::Now(f) => out.push_str(&format_now(f, Timestamp::now())),
+            }
+        }
+        let name = out.to_lowercase();
+        check_index_name(&name)?;
+        Ok(name)
+    }
+}
+
+fn format_now(format: &str, now: Timestamp) -> String {
+    let Some(dt) = now.to_utc() else {
+        return String::new();
+    };
+    let d = dt.date();
+    let (h, _, _, _) = dt.time_parts();
+    format
+        .replace("yyyy", &format!("{:04}", d.year()))
+        .replace("MM", &format!("{:02}", d.month()))
+        .replace("dd", &format!("{:02}", d.day()))
+        .replace("HH", &format!("{h:02}"))
+}
+
+/// Checks Elasticsearch's rules for index names.
+pub fn check_index_name(name: &str) -> Result<(), EsError> {
+    let bad = |why: &str| Err(EsError::Config(format!("index name {name:?}: {why}")));
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > 255 {
+        return bad("longer than 255 bytes");
+    }
+    if name == "." || name == ".." {
+        return bad("not allowed");
+    }
+    if name.starts_with(['-', '_', '+']) {
+        return bad("may not start with '-', '_' or '+'");
+    }
+    if let Some(c) = name.chars().find(|c| {
+        matches!(
+            c,
+            '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ' ' | ',' | '#' | ':'
+        )
+    }) {
+        return bad(&format!("may not contain {c:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_and_checks() {
+        let p = IndexPattern::parse("{prefix}-{table}").unwrap();
+        assert_eq!(p.render("Users", None, "dt").unwrap(), "dt-users");
+        assert!(!p.is_time_based());
+        let p = IndexPattern::parse("logs-{now:yyyy.MM.dd}").unwrap();
+        assert!(p.is_time_based());
+        let now = Timestamp::from_unix_micros(1_709_168_523_000_000); // 2024-02-29T01:02:03Z
+        assert_eq!(format_now("yyyy.MM.dd-HH", now), "2024.02.29-01");
+        assert!(p.render("x", None, "").unwrap().starts_with("logs-20"));
+        assert!(IndexPattern::parse("{table").is_err());
+        assert!(IndexPattern::parse("a}").is_err());
+        let e = IndexPattern::parse("{x}").unwrap_err().to_string();
+        assert!(e.contains("{x}"), "{e}");
+        let p = IndexPattern::parse("{table}").unwrap();
+        assert!(p.render("a b", None, "").is_err());
+        assert!(p.render("_x", None, "").is_err());
+    }
+}

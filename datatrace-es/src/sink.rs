@@ -1,0 +1,574 @@
+//! [`EsSink`]: writes batches with `_bulk` requests and reports an outcome per record.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use datatrace_core::{Batch, Op, Outcome, PrepareContext, Record, Schema, Sink, SinkError, Value};
+use elasticsearch::http::Method;
+use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
+
+use crate::bulk::{classify, parse_items, write_action, DocPlan, ItemOp};
+use crate::client::EsClient;
+use crate::config::{ConnectionConfig, SinkConfig, VersionSource, WriteAction};
+use crate::errors::{is_retryable_status, EsError};
+use crate::indices::{ensure_index, finish_bulk_load, start_bulk_load, Restore};
+use crate::naming::IndexPattern;
+
+/// Counters of a sink, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// Bulk requests sent (answered or not).
+    pub requests: u64,
+    /// Documents sent (retries included).
+    pub docs: u64,
+    /// Request body bytes sent (before compression).
+    pub bytes: u64,
+    /// Documents handed back for a retry (whole failed requests and 429/503 items).
+    pub retryable: u64,
+    /// Documents rejected.
+    pub rejected: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    docs: AtomicU64,
+    bytes: AtomicU64,
+    retryable: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// One document in a request body.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Its record in the batch.
+    record: usize,
+    /// Its lines in the body.
+    start: usize,
+    end: usize,
+    op: ItemOp,
+}
+
+/// A bulk request body and the documents in it.
+struct Chunk {
+    body: Bytes,
+    entries: Vec<Entry>,
+}
+
+/// The Elasticsearch/OpenSearch bulk sink.
+///
+/// A batch is cut into `_bulk` requests of at most `max_docs` documents and `max_bytes`
+/// bytes, sent with at most `max_in_flight` requests at a time over all writers. Document
+/// ids come from the primary key (`record.key_string(id_separator)`): replays after a crash
+/// or a retry overwrite the same documents. Records without a primary key get ids chosen
+/// by the cluster, so their copies are not idempotent (a retried request may duplicate
+/// them).
+///
+/// Outcomes per record: written (also a 404 on delete, and a 409 version conflict under
+/// external versioning or on `create`: the newer or same document is already there);
+/// retryable (a failed request, HTTP 429/502/503/504, or an item failing with 429/503: the
+/// pipeline retries those records alone with backoff); rejected with the cluster's reason
+/// naming the index and the document id (mapping errors, too large documents).
+pub struct EsSink {
+    client: EsClient,
+    cfg: SinkConfig,
+    pattern: IndexPattern,
+    permits: Arc<Semaphore>,
+    plans: Mutex<Vec<(Arc<Schema>, Arc<DocPlan>)>>,
+    known: Mutex<HashSet<String>>,
+    creating: tokio::sync::Mutex<()>,
+    restores: Mutex<Vec<Restore>>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for EsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EsSink")
+            .field("client", &self.client)
+            .field("index", &self.cfg.index)
+            .finish()
+    }
+}
+
+impl EsSink {
+    /// A sink writing through `client`.
+    pub fn new(client: EsClient, cfg: SinkConfig) -> Result<EsSink, EsError> {
+        cfg.validate()?;
+        let pattern = IndexPattern::parse(&cfg.index)?;
+        Ok(EsSink {
+            permits: Arc::new(Semaphore::new(cfg.max_in_flight)),
+            client,
+            pattern,
+            cfg,
+            plans: Mutex::new(Vec::new()),
+            known: Mutex::new(HashSet::new()),
+            creating: tokio::sync::Mutex::new(()),
+            restores: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Connects and builds a sink.
+    pub async fn connect(conn: &ConnectionConfig, cfg: SinkConfig) -> Result<EsSink, EsError> {
+        cfg.validate()?;
+        let client = EsClient::connect(conn).await?;
+        EsSink::new(client, cfg)
+    }
+
+    /// The client.
+    pub fn client(&self) -> &EsClient {
+        &self.client
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> SinkStats {
+        let c = &self.counters;
+        SinkStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            docs: c.docs.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+            retryable: c.retryable.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The index a record goes to: the pattern applied to its routed target (or schema
+    /// name), namespace and the prefix.
+    pub fn index_for(&self, record: &Record) -> Result<String, EsError> {
+        self.pattern.render(
+            record.target_name(),
+            record.schema.namespace(),
+            &self.cfg.prefix,
+        )
+    }
+
+    fn plan(&self, schema: &Arc<Schema>) -> Arc<DocPlan> {
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, p)) = plans.iter().find(|(s, _)| Arc::ptr_eq(s, schema)) {
+            return p.clone();
+        }
+        let p = Arc::new(DocPlan::new(schema, &self.cfg.mapping));
+        if plans.len() >= 64 {
+            plans.remove(0);
+        }
+        plans.push((schema.clone(), p.clone()));
+        p
+    }
+
+    /// Makes sure `index` exists (creating it from `schema` when configured).
+    async fn ensure(&self, index: &str, schema: Option<&Schema>) -> Result<(), EsError> {
+        if self.is_known(index) {
+            return Ok(());
+        }
+        let _guard = self.creating.lock().await;
+        if self.is_known(index) {
+            return Ok(());
+        }
+        if self.cfg.create_index {
+            ensure_index(
+                &self.client,
+                index,
+                schema,
+                &self.cfg.mapping,
+                &self.cfg.settings,
+            )
+            .await?;
+        }
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(index.to_string());
+        Ok(())
+    }
+
+    fn is_known(&self, index: &str) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(index)
+    }
+
+    fn version_of(&self, record: &Record) -> Result<Option<u64>, String> {
+        let Some(src) = &self.cfg.version else {
+            return Ok(None);
+        };
+        match src {
+            VersionSource::Position => record
+                .position
+                .as_ref()
+                .and_then(|p| p.ordinal)
+                .map(Some)
+                .ok_or_else(|| "external versioning by position: the record has no position ordinal".into()),
+            VersionSource::Field(f) => match record.get(f) {
+                Some(Value::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
+                Some(Value::UInt(u)) => Ok(Some(*u)),
+                Some(Value::Timestamp(t)) if t.as_unix_micros() >= 0 => {
+                    Ok(Some(t.as_unix_micros() as u64))
+                }
+                Some(Value::DateTime(d)) if d.as_unix_micros() >= 0 => {
+                    Ok(Some(d.as_unix_micros() as u64))
+                }
+                Some(other) => Err(format!(
+                    "external version field {f:?} holds {} {other}, not a non-negative integer or date",
+                    other.type_name()
+                )),
+                None => Err(format!("external version field {f:?} is not in the record")),
+            },
+        }
+    }
+
+    /// Serializes the batch into request bodies; records that cannot be sent get their
+    /// outcome in `outcomes` right away.
+    fn build(
+        &self,
+        records: &[Record],
+        indices: &[Arc<str>],
+        outcomes: &mut [Outcome],
+    ) -> Vec<Chunk> {
+        let cfg = &self.cfg;
+        let mut chunks = Vec::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(cfg.max_bytes.min(8 << 20) + 4096);
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut last_plan: Option<(Arc<Schema>, Arc<DocPlan>)> = None;
+        let mut id = String::new();
+        for (i, r) in records.iter().enumerate() {
+            let index = &indices[i];
+            let op = match (r.op, cfg.action) {
+                (Op::Delete, _) => ItemOp::Delete,
+                (_, WriteAction::Index) => ItemOp::Index,
+                (_, WriteAction::Create) => ItemOp::Create,
+                (_, WriteAction::Update) => ItemOp::Update,
+                (_, WriteAction::Upsert) => ItemOp::Upsert,
+            };
+            let has_key = r.has_key();
+            id.clear();
+            if has_key {
+                id.push_str(&r.key_string(&cfg.id_separator));
+            } else if op != ItemOp::Index && op != ItemOp::Create {
+                outcomes[i] = Outcome::Rejected(format!(
+                    "index {index}: a {} needs a document id, and the record has no primary key",
+                    op.name()
+                ));
+                continue;
+            }
+            let version = match self.version_of(r) {
+                Ok(v) => v,
+                Err(why) => {
+                    outcomes[i] = Outcome::Rejected(format!("index {index}, document {id}: {why}"));
+                    continue;
+                }
+            };
+            let plan = match &last_plan {
+                Some((s, p)) if Arc::ptr_eq(s, &r.schema) => p.clone(),
+                _ => {
+                    let p = self.plan(&r.schema);
+                    last_plan = Some((r.schema.clone(), p.clone()));
+                    p
+                }
+            };
+            let start = buf.len();
+            write_action(&mut buf, op, index, has_key.then_some(id.as_str()), version);
+            if op != ItemOp::Delete {
+                let doc_start = buf.len();
+                if matches!(op, ItemOp::Update | ItemOp::Upsert) {
+                    buf.extend_from_slice(b"{\"doc\":");
+                }
+                plan.write_doc(&mut buf, &r.schema, &r.values, cfg.write_nulls);
+                if op == ItemOp::Upsert {
+                    buf.extend_from_slice(b",\"doc_as_upsert\":true");
+                }
+                if matches!(op, ItemOp::Update | ItemOp::Upsert) {
+                    buf.push(b'}');
+                }
+                let size = buf.len() - doc_start;
+                if size > cfg.max_document_bytes {
+                    buf.truncate(start);
+                    outcomes[i] = Outcome::Rejected(format!(
+                        "index {index}, document {id}: the document is {size} bytes, above max_document_bytes ({})",
+                        cfg.max_document_bytes
+                    ));
+                    continue;
+                }
+                buf.push(b'\n');
+            }
+            entries.push(Entry {
+                record: i,
+                start,
+                end: buf.len(),
+                op,
+            });
+            // Close the request when it is full; a lone oversized document goes alone.
+            if entries.len() >= cfg.max_docs || buf.len() >= cfg.max_bytes {
+                let over = buf.len() > cfg.max_bytes && entries.len() > 1;
+                if over {
+                    // The last document made it too big: it starts the next request.
+                    let last = entries.pop().expect("not empty");
+                    let tail = buf.split_off(last.start);
+                    chunks.push(Chunk {
+                        body: Bytes::from(std::mem::take(&mut buf)),
+                        entries: std::mem::take(&mut entries),
+                    });
+                    buf = Vec::with_capacity(cfg.max_bytes.min(8 << 20) + 4096);
+                    buf.extend_from_slice(&tail);
+                    entries.push(Entry {
+                        start: 0,
+                        end: tail.len(),
+                        ..last
+                    });
+                    if entries.len() >= cfg.max_docs || buf.len() >= cfg.max_bytes {
+                        chunks.push(Chunk {
+                            body: Bytes::from(std::mem::take(&mut buf)),
+                            entries: std::mem::take(&mut entries),
+                        });
+                    }
+                } else {
+                    chunks.push(Chunk {
+                        body: Bytes::from(std::mem::take(&mut buf)),
+                        entries: std::mem::take(&mut entries),
+                    });
+                    buf = Vec::with_capacity(cfg.max_bytes.min(8 << 20) + 4096);
+                }
+            }
+        }
+        if !entries.is_empty() {
+            chunks.push(Chunk {
+                body: Bytes::from(buf),
+                entries,
+            });
+        }
+        chunks
+    }
+
+    /// Sends one request; returns the outcome of each of its records. `Err` only for
+    /// failures that no retry can fix (authentication, a refused request).
+    async fn send(
+        &self,
+        chunk: Chunk,
+        records: &[Record],
+        indices: &[Arc<str>],
+    ) -> Result<Vec<(usize, Outcome)>, SinkError> {
+        let mut pending = vec![chunk];
+        let mut out = Vec::new();
+        while let Some(chunk) = pending.pop() {
+            let n = chunk.entries.len();
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| SinkError::Fatal("sink closed".into()))?;
+            let c = &self.counters;
+            c.requests.fetch_add(1, Ordering::Relaxed);
+            c.docs.fetch_add(n as u64, Ordering::Relaxed);
+            c.bytes
+                .fetch_add(chunk.body.len() as u64, Ordering::Relaxed);
+            let query: &[(&str, &str)] = match self.cfg.refresh.as_param() {
+                Some(r) => &[("refresh", r)],
+                None => &[],
+            };
+            let result = self
+                .client
+                .request_with_type(
+                    Method::Post,
+                    "/_bulk",
+                    query,
+                    Some(chunk.body.clone()),
+                    "application/x-ndjson",
+                )
+                .await;
+            drop(_permit);
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let why = e.to_string();
+                    out.extend(
+                        chunk
+                            .entries
+                            .iter()
+                            .map(|e| (e.record, Outcome::Retryable(why.clone()))),
+                    );
+                    continue;
+                }
+            };
+            match resp.status {
+                200 => match parse_items(&resp.body) {
+                    Ok(items) if items.len() == n => {
+                        let external = self.cfg.version.is_some();
+                        for (e, item) in chunk.entries.iter().zip(&items) {
+                            let o = if (200..300).contains(&item.status) {
+                                Outcome::Written
+                            } else {
+                                let r = &records[e.record];
+                                let id = r.key_string(&self.cfg.id_separator);
+                                classify(item, e.op, external, &indices[e.record], &id)
+                            };
+                            out.push((e.record, o));
+                        }
+                    }
+                    Ok(items) => {
+                        let why =
+                            format!("bulk answer has {} items for {n} documents", items.len());
+                        out.extend(
+                            chunk
+                                .entries
+                                .iter()
+                                .map(|e| (e.record, Outcome::Retryable(why.clone()))),
+                        );
+                    }
+                    Err(why) => {
+                        out.extend(
+                            chunk
+                                .entries
+                                .iter()
+                                .map(|e| (e.record, Outcome::Retryable(why.clone()))),
+                        );
+                    }
+                },
+                413 if n > 1 => {
+                    // Too large for the cluster's http.max_content_length: halve it.
+                    let (a, b) = chunk.entries.split_at(n / 2);
+                    for part in [a, b] {
+                        let base = part[0].start;
+                        let end = part[part.len() - 1].end;
+                        pending.push(Chunk {
+                            body: chunk.body.slice(base..end),
+                            entries: part
+                                .iter()
+                                .map(|e| Entry {
+                                    start: e.start - base,
+                                    end: e.end - base,
+                                    ..*e
+                                })
+                                .collect(),
+                        });
+                    }
+                }
+                413 => {
+                    let e = chunk.entries[0];
+                    let id = records[e.record].key_string(&self.cfg.id_separator);
+                    out.push((
+                        e.record,
+                        Outcome::Rejected(format!(
+                            "index {}, document {id}: too large for a request ({} bytes; see the cluster's http.max_content_length)",
+                            indices[e.record],
+                            e.end - e.start
+                        )),
+                    ));
+                }
+                s if is_retryable_status(s) => {
+                    let why = format!(
+                        "bulk request: HTTP {s}: {}",
+                        crate::errors::error_reason(&resp.body)
+                    );
+                    out.extend(
+                        chunk
+                            .entries
+                            .iter()
+                            .map(|e| (e.record, Outcome::Retryable(why.clone()))),
+                    );
+                }
+                _ => {
+                    let index = chunk
+                        .entries
+                        .first()
+                        .map(|e| indices[e.record].to_string())
+                        .unwrap_or_default();
+                    let err = self.client.status_error(
+                        &resp,
+                        &format!("bulk request to index {index}"),
+                        None,
+                    );
+                    return Err(SinkError::Fatal(err.to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Sink for EsSink {
+    async fn prepare(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
+        let Some(schema) = &ctx.schema else {
+            return Ok(());
+        };
+        let index = self
+            .pattern
+            .render(schema.name(), schema.namespace(), &self.cfg.prefix)
+            .map_err(|e| SinkError::Fatal(e.to_string()))?;
+        self.ensure(&index, Some(schema)).await?;
+        if self.cfg.bulk_load {
+            let r = start_bulk_load(&self.client, &index).await?;
+            let mut rs = self.restores.lock().unwrap_or_else(|e| e.into_inner());
+            if !rs.iter().any(|x| x.index == r.index) {
+                rs.push(r);
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        let records = &batch.records;
+        let mut outcomes = vec![Outcome::Written; records.len()];
+        // Index names, rendered once per (schema, target) run of records.
+        let mut indices: Vec<Arc<str>> = Vec::with_capacity(records.len());
+        let mut first_schema: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut last: Option<(usize, Option<Arc<str>>, Arc<str>)> = None;
+        for (i, r) in records.iter().enumerate() {
+            let name = match &last {
+                Some((s, t, n)) if *s == Arc::as_ptr(&r.schema) as usize && *t == r.target => {
+                    n.clone()
+                }
+                _ => {
+                    let n: Arc<str> = self
+                        .index_for(r)
+                        .map_err(|e| SinkError::Fatal(e.to_string()))?
+                        .into();
+                    last = Some((Arc::as_ptr(&r.schema) as usize, r.target.clone(), n.clone()));
+                    n
+                }
+            };
+            first_schema.entry(name.clone()).or_insert(i);
+            indices.push(name);
+        }
+        for (name, &i) in &first_schema {
+            if !self.is_known(name) {
+                self.ensure(name, Some(&records[i].schema)).await?;
+            }
+        }
+        let chunks = self.build(records, &indices, &mut outcomes);
+        let mut results = stream::iter(chunks)
+            .map(|c| self.send(c, records, &indices))
+            .buffer_unordered(self.cfg.max_in_flight);
+        while let Some(r) = results.next().await {
+            for (i, o) in r? {
+                outcomes[i] = o;
+            }
+        }
+        let c = &self.counters;
+        for o in &outcomes {
+            match o {
+                Outcome::Written => {}
+                Outcome::Retryable(_) => {
+                    c.retryable.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::Rejected(_) => {
+                    c.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
+    async fn finish(&self) -> Result<(), SinkError> {
+        let restores =
+            std::mem::take(&mut *self.restores.lock().unwrap_or_else(|e| e.into_inner()));
+        for r in &restores {
+            finish_bulk_load(&self.client, r).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,404 @@
+//! [`Value`] <-> JSON: how cells are written into documents and read back from hits.
+//!
+//! Writing goes straight from a [`Value`] to JSON bytes in a reused buffer (no
+//! `serde_json::Value` tree per document):
+//!
+//! | Value | JSON |
+//! |---|---|
+//! | Null | `null` (or the field is left out, see `write_nulls`) |
+//! | Bool, Int, UInt, Float | a JSON number/boolean, `u64` exact; NaN and infinities as `null` |
+//! | Decimal | its exact digits as a number (scaled_float/double mappings) or a string (keyword) |
+//! | String | a string |
+//! | Bytes | base64 (the `binary` type) |
+//! | Date | `"2024-02-29"` |
+//! | Time | `"-838:59:59"` (keyword) |
+//! | DateTime | `"2024-02-29T01:02:03.000004"` (no zone: Elasticsearch reads it as UTC) |
+//! | Timestamp | `"2024-02-29T01:02:03.000004Z"` |
+//! | Json | the JSON as is |
+//!
+//! Reading converts each top-level field by its mapped type ([`json_to_value`]); a value that
+//! does not fit its type (an array in a `long` field, an object where a keyword is mapped)
+//! keeps its JSON as [`Value::Json`], so nothing is lost. Numbers are read as serde_json does
+//! by default: integers exact within `i64`/`u64`, other numbers as `f64` (integers beyond
+//! `u64` and decimals with more than ~15 significant digits written as JSON numbers are
+//! the only loss; keyword-mapped decimals are exact).
+
+use std::io::Write as _;
+
+use base64::Engine as _;
+use datatrace_core::{DataType, Date, DateTime, Decimal, Time, Timestamp, Value};
+use serde_json::Value as Json;
+
+/// How a decimal is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecimalAs {
+    /// As a JSON number with the exact digits.
+    Number,
+    /// As a JSON string.
+    String,
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string (quoted and escaped).
+pub fn write_str(buf: &mut Vec<u8>, s: &str) {
+    buf.reserve(s.len() + 2);
+    buf.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                buf.extend_from_slice(&bytes[start..i]);
+                buf.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[start..i]);
+        buf.extend_from_slice(esc);
+        start = i + 1;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+    buf.push(b'"');
+}
+
+/// Appends a value as JSON.
+pub fn write_value(buf: &mut Vec<u8>, v: &Value, decimal: DecimalAs) {
+    match v {
+        Value::Null => buf.extend_from_slice(b"null"),
+        Value::Bool(true) => buf.extend_from_slice(b"true"),
+        Value::Bool(false) => buf.extend_from_slice(b"false"),
+        Value::Int(i) => buf.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
+        Value::UInt(u) => buf.extend_from_slice(itoa::Buffer::new().format(*u).as_bytes()),
+        Value::Float(f) => write_f64(buf, *f),
+        Value::Decimal(d) => write_decimal(buf, d, decimal),
+        Value::String(s) => write_str(buf, s),
+        Value::Bytes(b) => {
+            buf.push(b'"');
+            let start = buf.len();
+            let n = base64::encoded_len(b.len(), true).unwrap_or(0);
+            buf.resize(start + n, 0);
+            let written = base64::engine::general_purpose::STANDARD
+                .encode_slice(b, &mut buf[start..])
+                .unwrap_or(0);
+            buf.truncate(start + written);
+            buf.push(b'"');
+        }
+        Value::Date(d) => {
+            let _ = write!(buf, "\"{d}\"");
+        }
+        Value::Time(t) => {
+            let _ = write!(buf, "\"{t}\"");
+        }
+        Value::DateTime(d) => {
+            let _ = write!(buf, "\"{d}\"");
+        }
+        Value::Timestamp(t) => match t.to_utc() {
+            Some(dt) => {
+                let _ = write!(buf, "\"{dt}Z\"");
+            }
+            // Outside years 0..=9999: epoch milliseconds, which `date` also accepts.
+            None => buf.extend_from_slice(
+                itoa::Buffer::new()
+                    .format(t.as_unix_micros().div_euclid(1000))
+                    .as_bytes(),
+            ),
+        },
+        Value::Json(j) => {
+            let _ = serde_json::to_writer(&mut *buf, j);
+        }
+    }
+}
+
+fn write_f64(buf: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        let _ = serde_json::to_writer(&mut *buf, &f);
+    } else {
+        buf.extend_from_slice(b"null");
+    }
+}
+
+fn write_decimal(buf: &mut Vec<u8>, d: &Decimal, how: DecimalAs) {
+    match how {
+        DecimalAs::String => write_str(buf, d.as_str()),
+        DecimalAs::Number => {
+            let s = d.as_str();
+            let body = s.strip_prefix('-').unwrap_or(s).as_bytes();
+            // JSON forbids leading zeros ("007"); normalise only then.
+            if body.len() > 1 && body[0] == b'0' && body[1].is_ascii_digit() {
+                buf.extend_from_slice(d.normalized().as_str().as_bytes());
+            } else {
+                buf.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+}
+
+/// The text of a JSON number with all its digits and no exponent (`1e21` becomes
+/// `1000000000000000000000`), for exact decimals.
+pub fn number_text(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64() {
+        return u.to_string();
+    }
+    n.as_f64().map(|f| f.to_string()).unwrap_or_default()
+}
+
+/// Converts a field of a hit to the [`Value`] of its column type; values that do not fit
+/// stay JSON (see the module docs).
+pub fn json_to_value(v: Json, ty: DataType) -> Value {
+    if v.is_null() {
+        return Value::Null;
+    }
+    let converted = match (&v, ty) {
+        (_, DataType::Json) => return Value::Json(v),
+        (Json::Bool(b), DataType::Bool) => Some(Value::Bool(*b)),
+        (Json::String(s), DataType::Bool) => match s.as_str() {
+            "true" => Some(Value::Bool(true)),
+            "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        (Json::Number(n), DataType::Int) => n
+            .as_i64()
+            .map(Value::Int)
+            .or_else(|| integral_f64(n).map(|f| Value::Int(f as i64))),
+        (Json::String(s), DataType::Int) => s.trim().parse().ok().map(Value::Int),
+        (Json::Number(n), DataType::UInt) => n.as_u64().map(Value::UInt),
+        (Json::String(s), DataType::UInt) => s.trim().parse().ok().map(Value::UInt),
+        (Json::Number(n), DataType::Float) => n.as_f64().map(Value::Float),
+        (Json::String(s), DataType::Float) => s.trim().parse().ok().map(Value::Float),
+        (Json::Number(n), DataType::Decimal { .. }) => {
+            number_text(n).parse().ok().map(Value::Decimal)
+        }
+        (Json::String(s), DataType::Decimal { .. }) => s.trim().parse().ok().map(Value::Decimal),
+        (Json::String(_), DataType::String) => match v {
+            Json::String(s) => return Value::String(s),
+            _ => None,
+        },
+        (Json::Number(n), DataType::String) => Some(Value::String(n.to_string())),
+        (Json::Bool(b), DataType::String) => Some(Value::String(b.to_string())),
+        (Json::String(s), DataType::Bytes) => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .ok()
+            .map(|b| Value::Bytes(b.into())),
+        (Json::String(s), DataType::Date) => s.parse::<Date>().ok().map(Value::Date),
+        (Json::String(s), DataType::Time) => s.parse::<Time>().ok().map(Value::Time),
+        (Json::String(s), DataType::DateTime) => parse_datetime(s).map(Value::DateTime),
+        (Json::String(s), DataType::Timestamp) => parse_timestamp(s).map(Value::Timestamp),
+        (Json::Number(n), DataType::Timestamp) => n
+            .as_i64()
+            .map(|ms| Value::Timestamp(Timestamp::from_unix_micros(ms.saturating_mul(1000)))),
+        _ => None,
+    };
+    converted.unwrap_or(Value::Json(v))
+}
+
+fn integral_f64(n: &serde_json::Number) -> Option<f64> {
+    n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+}
+
+/// Parses the date texts Elasticsearch's default `strict_date_optional_time` accepts as an
+/// instant: `2024-02-29`, `2024-02-29T10:00`, `...T10:00:00[.fffffffff]` with `Z`, an
+/// offset or nothing (UTC). Fractions beyond microseconds are cut.
+pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Some(t);
+    }
+    if s.len() == 10 {
+        let d: Date = s.parse().ok()?;
+        return Some(Timestamp::from_unix_micros(
+            d.days_since_epoch() * 86_400_000_000,
+        ));
+    }
+    let (body, offset) = split_offset(s);
+    let body = normalize_time_part(body)?;
+    let dt: DateTime = body.parse().ok()?;
+    let t = match offset {
+        None => Timestamp::from_unix_micros(dt.as_unix_micros()),
+        Some(o) => format!("{body}{o}").parse().ok()?,
+    };
+    Some(t)
+}
+
+/// Parses a date-time without zone; with a zone, the UTC date-time of that instant.
+pub fn parse_datetime(s: &str) -> Option<DateTime> {
+    if let Ok(d) = s.parse::<DateTime>() {
+        return Some(d);
+    }
+    parse_timestamp(s).and_then(|t| t.to_utc())
+}
+
+/// Splits `Z` / `+HH:MM` off the end.
+fn split_offset(s: &str) -> (&str, Option<&str>) {
+    if let Some(b) = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')) {
+        return (b, Some("Z"));
+    }
+    if s.len() > 16 && s.is_char_boundary(s.len() - 6) {
+        let (b, o) = s.split_at(s.len() - 6);
+        if (o.starts_with('+') || o.starts_with('-')) && o.as_bytes()[3] == b':' {
+            return (b, Some(o));
+        }
+    }
+    (s, None)
+}
+
+/// `2024-01-01T10:00` -> `...T10:00:00`; fractions cut to 6 digits.
+fn normalize_time_part(body: &str) -> Option<String> {
+    if body.len() == 16 {
+        return Some(format!("{body}:00"));
+    }
+    match body.split_once('.') {
+        Some((head, frac)) if frac.len() > 6 => Some(format!("{head}.{}", frac.get(..6)?)),
+        _ => Some(body.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn written(v: &Value, d: DecimalAs) -> String {
+        let mut b = Vec::new();
+        write_value(&mut b, v, d);
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn strings_are_escaped_like_serde_json() {
+        for s in [
+            "plain",
+            "quo\"te",
+            "back\\slash",
+            "nl\n\t\r",
+            "\u{1}\u{1f}",
+            "héllo 🎉",
+            "",
+        ] {
+            let mut b = Vec::new();
+            write_str(&mut b, s);
+            assert_eq!(
+                String::from_utf8(b).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn values_are_written_as_documented() {
+        let n = DecimalAs::Number;
+        assert_eq!(written(&Value::UInt(u64::MAX), n), "18446744073709551615");
+        assert_eq!(written(&Value::Int(i64::MIN), n), "-9223372036854775808");
+        assert_eq!(written(&Value::Float(f64::NAN), n), "null");
+        assert_eq!(written(&Value::Float(0.5), n), "0.5");
+        let d: Decimal = "-12345678901234567890.000000000000000001".parse().unwrap();
+        assert_eq!(
+            written(&Value::Decimal(d.clone()), n),
+            "-12345678901234567890.000000000000000001"
+        );
+        assert_eq!(
+            written(&Value::Decimal(d), DecimalAs::String),
+            "\"-12345678901234567890.000000000000000001\""
+        );
+        assert_eq!(
+            written(&Value::Decimal("007.50".parse().unwrap()), n),
+            "7.5"
+        );
+        assert_eq!(
+            written(&Value::Bytes(vec![0u8, 255, 1].into()), n),
+            "\"AP8B\""
+        );
+        assert_eq!(
+            written(
+                &Value::Timestamp("2024-02-29T01:02:03.000004Z".parse().unwrap()),
+                n
+            ),
+            "\"2024-02-29T01:02:03.000004Z\""
+        );
+        assert_eq!(
+            written(&Value::DateTime("2024-02-29T01:02:03".parse().unwrap()), n),
+            "\"2024-02-29T01:02:03\""
+        );
+        assert_eq!(
+            written(&Value::Time("-838:59:59".parse().unwrap()), n),
+            "\"-838:59:59\""
+        );
+        assert_eq!(
+            written(&Value::Json(json!({"a": [1, null]})), n),
+            r#"{"a":[1,null]}"#
+        );
+    }
+
+    #[test]
+    fn hits_convert_by_type_and_keep_misfits_as_json() {
+        assert_eq!(json_to_value(json!(5), DataType::Int), Value::Int(5));
+        assert_eq!(json_to_value(json!("5"), DataType::Int), Value::Int(5));
+        assert_eq!(
+            json_to_value(json!([1, 2]), DataType::Int),
+            Value::Json(json!([1, 2]))
+        );
+        assert_eq!(
+            json_to_value(json!(u64::MAX), DataType::UInt),
+            Value::UInt(u64::MAX)
+        );
+        let dec = DataType::Decimal {
+            precision: 10,
+            scale: 2,
+        };
+        assert_eq!(
+            json_to_value(json!(12.34), dec),
+            Value::Decimal("12.34".parse().unwrap())
+        );
+        assert_eq!(
+            json_to_value(json!(1e21), dec),
+            Value::Decimal("1000000000000000000000".parse().unwrap())
+        );
+        assert_eq!(
+            json_to_value(json!("AP8B"), DataType::Bytes),
+            Value::Bytes(vec![0u8, 255, 1].into())
+        );
+        assert_eq!(json_to_value(json!(null), DataType::String), Value::Null);
+        assert_eq!(
+            json_to_value(json!({"x": 1}), DataType::String),
+            Value::Json(json!({"x": 1}))
+        );
+        let ts = |s: &str| json_to_value(json!(s), DataType::Timestamp);
+        assert_eq!(
+            ts("2024-01-02"),
+            Value::Timestamp("2024-01-02T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            ts("2024-01-02T03:04:05.123456789Z"),
+            Value::Timestamp("2024-01-02T03:04:05.123456Z".parse().unwrap())
+        );
+        assert_eq!(
+            ts("2024-01-02T03:04"),
+            Value::Timestamp("2024-01-02T03:04:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            ts("2024-01-02T03:04:05+02:00"),
+            Value::Timestamp("2024-01-02T01:04:05Z".parse().unwrap())
+        );
+        assert_eq!(
+            json_to_value(json!(1_000), DataType::Timestamp),
+            Value::Timestamp(Timestamp::from_unix_micros(1_000_000))
+        );
+        assert_eq!(ts("yesterday"), Value::Json(json!("yesterday")));
+    }
+}
