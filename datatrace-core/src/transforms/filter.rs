@@ -285,9 +285,16 @@ enum Node {
     Test { index: usize, test: Test },
 }
 
-/// A literal for a column of type `dt`: text is read as the column's type (`"2024-01-01"`
-/// for a date, `"12.50"` for a decimal); other literals compare as they are.
+/// A literal for a column of type `dt`, converted once per schema: text is read as the
+/// column's type (`"2024-01-01"` for a date, `"12.50"` for a decimal; failing is a config
+/// error), `true`/`false` against an integer column as 1/0, 0/1 against a bool column as
+/// false/true, numbers against a decimal column as decimals (so rows compare without
+/// converting per record). Other literals compare as they are.
 fn literal_for(v: &Value, dt: DataType, field: &str, schema: &Schema) -> Result<Value, String> {
+    let decimal = DataType::Decimal {
+        precision: 0,
+        scale: 0,
+    };
     match (v, dt) {
         (Value::String(_), DataType::String | DataType::Json) => Ok(v.clone()),
         (Value::String(_), dt) => cast_value(v, dt).map_err(|e| {
@@ -297,6 +304,13 @@ fn literal_for(v: &Value, dt: DataType, field: &str, schema: &Schema) -> Result<
                 TypeName(dt)
             )
         }),
+        (Value::Bool(_), DataType::Int | DataType::UInt)
+        | (Value::Int(_) | Value::UInt(_), DataType::Bool) => {
+            Ok(cast_value(v, dt).unwrap_or_else(|_| v.clone()))
+        }
+        (Value::Int(_) | Value::UInt(_) | Value::Float(_), DataType::Decimal { .. }) => {
+            Ok(cast_value(v, decimal).unwrap_or_else(|_| v.clone()))
+        }
         _ => Ok(v.clone()),
     }
 }
