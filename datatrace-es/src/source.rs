@@ -174,8 +174,23 @@ impl EsSource {
         if slice.1 > 1 {
             b.insert("slice".into(), json!({"id": slice.0, "max": slice.1}));
         }
-        b.insert("track_total_hits".into(), json!(false));
+        if !self.uses_scroll() {
+            b.insert("track_total_hits".into(), json!(false));
+        }
         b
+    }
+
+    /// Names the index as the unit of source errors.
+    fn named(&self, e: datatrace_core::Error) -> datatrace_core::Error {
+        match e {
+            datatrace_core::Error::Source { unit, source } if unit == "elasticsearch" => {
+                datatrace_core::Error::Source {
+                    unit: self.cfg.index.clone(),
+                    source,
+                }
+            }
+            other => other,
+        }
     }
 
     /// Turns a hit into a record of `schema`.
@@ -422,14 +437,21 @@ impl Drop for EsSource {
 #[async_trait]
 impl Source for EsSource {
     async fn schema(&self) -> datatrace_core::Result<Option<Arc<Schema>>> {
-        Ok(Some(self.inferred_schema().await?))
+        let s = self
+            .inferred_schema()
+            .await
+            .map_err(|e| self.named(e.into()))?;
+        Ok(Some(s))
     }
 
     async fn split(&self, max_parts: usize) -> datatrace_core::Result<Vec<Part>> {
         let n = if self.cfg.slices > 0 {
             self.cfg.slices
         } else {
-            self.shards().await?.min(max_parts.max(1))
+            self.shards()
+                .await
+                .map_err(|e| self.named(e.into()))?
+                .min(max_parts.max(1))
         };
         if let Reader::Pit(p) = &self.reader {
             p.expect_parts(n).await;
@@ -471,10 +493,11 @@ impl Source for EsSource {
             part.spec.get("slice").and_then(|s| s.as_u64()).unwrap_or(0),
             part.spec.get("max").and_then(|s| s.as_u64()).unwrap_or(1),
         );
-        match &self.reader {
+        let r = match &self.reader {
             Reader::Pit(p) => self.read_pit(p, slice, from, out).await,
             Reader::Scroll => self.read_scroll(slice, from, out).await,
-        }
+        };
+        r.map_err(|e| self.named(e))
     }
 }
 
