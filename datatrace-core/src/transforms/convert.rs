@@ -395,7 +395,7 @@ fn fit_decimal(
     };
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
     let int_digits = if int == "0" { 0 } else { int.len() };
-    if frac.len() > scale as usize || int_digits > (precision - scale) as usize {
+    if frac.len() > scale as usize || int_digits > precision.saturating_sub(scale) as usize {
         return Err(CastError(format!(
             "{} does not fit {}",
             describe(value),

@@ -428,8 +428,10 @@ fn eval(node: &Node, record: &Record) -> Result<Option<bool>, String> {
 ///   when mixed with timestamps). A text literal against a date/time column, or against a
 ///   decimal, bool or number column, is read as the column's type once per schema (a literal
 ///   that does not parse is a config error naming the field); text in a value compared with
-///   a date or time is parsed likewise. JSON scalars compare like the matching values;
-///   JSON arrays and objects only with `=` and `!=`.
+///   a date or time is parsed likewise. `true`/`false` against an integer column mean 1/0
+///   (MySQL's `TINYINT(1)` flags), 0/1 against a bool column false/true. A number literal
+///   never becomes text: `name = 5` on a string column is a comparison error. JSON scalars
+///   compare like the matching values; JSON arrays and objects only with `=` and `!=`.
 /// - `NULL` is SQL-like: `=`, `!=`, `<`, ..., `in` never match a `NULL` field (a NaN
 ///   float behaves the same), `not` of an unknown stays unknown, and only records whose
 ///   condition is true are kept. Use `is_null` / `not_null` to test for `NULL`.
