@@ -1,5 +1,5 @@
-//! The `datatrace` command line (filled in by the jobs issue).
+//! The `datatrace` command line; see `datatrace --help` and [`datatrace_server::cli`].
 
-fn main() {
-    println!("datatrace {}", env!("CARGO_PKG_VERSION"));
+fn main() -> std::process::ExitCode {
+    datatrace_server::cli::main()
 }

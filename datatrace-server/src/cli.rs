@@ -1,0 +1,174 @@
+//! The command line: `datatrace run`, `validate`, `dlq list`, `dlq replay` and `serve`.
+//!
+//! Exit codes: 0 when everything finished, 1 when a unit failed (or a command failed), 2
+//! when the job file or a check before the run is wrong (nothing was started), 130 when the
+//! run was stopped with Ctrl-C (it resumes on the next run).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::ui::ProgressMode;
+
+/// Move data between MySQL and Elasticsearch.
+#[derive(Debug, Parser)]
+#[command(name = "datatrace", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v: info, -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs a job: copies every unit, with progress, then prints a summary. Run it again
+    /// after a stop or a failure to resume.
+    Run(RunArgs),
+    /// Checks a job file (and by default that its servers, tables and indices are there)
+    /// without running it.
+    Validate(ValidateArgs),
+    /// Inspects and replays dead letters (records the target rejected).
+    Dlq {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// The REST API and web UI (not yet available).
+    Serve(ServeArgs),
+}
+
+/// `datatrace run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job file (TOML, or JSON).
+    pub job: PathBuf,
+    /// How progress is shown.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Seconds between plain progress lines.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub log_every: f64,
+    /// Forget the job's checkpoints and start every unit afresh.
+    #[arg(long)]
+    pub restart: bool,
+}
+
+impl RunArgs {
+    /// `--log-every` as a duration.
+    pub fn log_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.log_every.clamp(0.1, 3600.0))
+    }
+}
+
+/// `datatrace validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The job file (TOML, or JSON).
+    pub job: PathBuf,
+    /// Check only the file; do not connect to any server.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// `datatrace dlq ...`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Lists dead letters.
+    List(DlqListArgs),
+    /// Writes dead letters to the job's target again; those written leave the queue.
+    Replay(DlqReplayArgs),
+}
+
+/// How `dlq list` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    /// A table, one line per entry.
+    Table,
+    /// One JSON object per line (NDJSON), the stored form.
+    Json,
+}
+
+/// `datatrace dlq list`.
+#[derive(Debug, Args)]
+pub struct DlqListArgs {
+    /// The job file (its dead-letter queue is listed).
+    #[arg(required_unless_present = "file")]
+    pub job: Option<PathBuf>,
+    /// A dead-letter file to list instead of a job's.
+    #[arg(long, conflicts_with = "job")]
+    pub file: Option<PathBuf>,
+    /// Only this unit's entries.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+/// `datatrace dlq replay`.
+#[derive(Debug, Args)]
+pub struct DlqReplayArgs {
+    /// The job file (its target receives the records).
+    pub job: PathBuf,
+    /// Only this unit's entries.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Records per write (default: the job's batch_size).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}
+
+/// `datatrace serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// Parses the process's arguments and runs the command on a new runtime.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(execute(cli));
+    // Do not wait for stray blocking tasks (a slow server) on the way out.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    ExitCode::from(code)
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub async fn execute(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Run(args) => commands::run::run(&args, cli.verbose).await,
+        Command::Validate(args) => commands::validate::validate(&args, cli.verbose).await,
+        Command::Dlq {
+            command: DlqCommand::List(args),
+        } => commands::dlq::list(&args).await,
+        Command::Dlq {
+            command: DlqCommand::Replay(args),
+        } => commands::dlq::replay(&args, cli.verbose).await,
+        Command::Serve(_) => {
+            eprintln!(
+                "error: `datatrace serve` (REST API, live progress, web UI) is not yet available \
+                 in this version; use `datatrace run`"
+            );
+            2
+        }
+    }
+}
