@@ -40,6 +40,10 @@ pub fn usable_native(col: &Column) -> Option<&str> {
     if textual && !lower.contains("character set") {
         return None;
     }
+    // MySQL's own COLUMN_TYPE always carries the length of these.
+    if matches!(base.as_str(), "binary" | "varbinary" | "bit") && !lower.contains('(') {
+        return None;
+    }
     let same = kind.data_type() == col.data_type
         || (kind == ColumnKind::Bool && col.data_type == DataType::Int);
     same.then_some(native)

@@ -192,3 +192,27 @@ impl<T> Context<T> for std::result::Result<T, DriverError> {
         self.map_err(|e| MySqlError::from_driver(context(), e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_server_codes() {
+        let c = |code| MySqlError::from_server("ctx".into(), code, "m".into());
+        assert!(matches!(c(1045), MySqlError::AccessDenied { .. }));
+        assert!(matches!(c(1049), MySqlError::UnknownDatabase { .. }));
+        assert!(matches!(c(1146), MySqlError::NoTable { .. }));
+        assert!(matches!(c(1142), MySqlError::NoPrivilege { .. }));
+        assert!(matches!(c(1227), MySqlError::NoPrivilege { .. }));
+        for code in [1213, 1205, 2006, 2013] {
+            assert!(c(code).is_transient(), "{code}");
+        }
+        for code in [1406, 1264, 1366, 1292, 1048] {
+            assert!(c(code).is_data(), "{code}");
+        }
+        assert!(matches!(c(1064), MySqlError::Server { code: 1064, .. }));
+        let io = DriverError::Io(mysql_async::IoError::Io(std::io::Error::other("reset")));
+        assert!(MySqlError::from_driver("x", io).is_transient());
+    }
+}

@@ -114,8 +114,8 @@ impl MySqlSink {
     }
 
     /// Runs `stmts` in one transaction. Errors keep their classification.
-    async fn run_tx(&self, c: &mut Conn, stmts: &[String]) -> Result<(), MySqlError> {
-        let ctx = || "writing a batch".to_string();
+    async fn run_tx(&self, c: &mut Conn, what: &str, stmts: &[String]) -> Result<(), MySqlError> {
+        let ctx = || format!("writing {what}");
         c.query_drop("START TRANSACTION")
             .await
             .map_err(|e| MySqlError::from_driver(ctx(), e))?;
@@ -309,24 +309,21 @@ impl Sink for MySqlSink {
         }
         let b = self.build(records, &targets, &mut outcomes, None);
         let stmts: Vec<String> = b.statements.into_iter().map(|s| s.sql).collect();
-        match self.run_tx(&mut c, &stmts).await {
+        let mut names: Vec<String> = Vec::new();
+        for t in targets.iter().flatten() {
+            let n = t.name();
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        match self.run_tx(&mut c, &names.join(", "), &stmts).await {
             Ok(()) => {}
             Err(e) if e.is_data() => {
                 tracing::debug!(error = %e, "batch refused, writing row by row to find the bad rows");
                 self.write_one_by_one(&mut c, records, &targets, &mut outcomes)
                     .await?;
             }
-            Err(e) => {
-                let first = targets.first().and_then(|t| t.as_ref()).map(Target::name);
-                let e = match (e, first) {
-                    (MySqlError::NoTable { message, .. }, Some(t)) => MySqlError::NoTable {
-                        context: format!("writing {t}"),
-                        message,
-                    },
-                    (e, _) => e,
-                };
-                return Err(to_sink_error(e));
-            }
+            Err(e) => return Err(to_sink_error(e)),
         }
         Ok(outcomes
             .into_iter()
