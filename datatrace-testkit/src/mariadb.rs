@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::binaries::{self, SETUP_HINT};
 use crate::names::unique_name;
-use crate::watchdog::{self, Supervised};
+use crate::watchdog::{self, Guard, Server};
 
 /// How long a starting server may take before the start counts as failed (the machine may be
 /// busy compiling other crates).
@@ -28,7 +29,9 @@ pub struct MariaDb {
     datadir: PathBuf,
     socket: PathBuf,
     client: PathBuf,
-    _server: Supervised,
+    // Dropped in this order: the server, then the guard deletes the directory.
+    _server: Server,
+    _guard: Guard,
 }
 
 /// The MariaDB server shared by every test of this test binary, started on first use.
@@ -176,6 +179,9 @@ impl MariaDb {
     ) -> Result<MariaDb, (String, bool)> {
         let fatal = |m: String| (m, false);
         let dir = watchdog::temp_dir("mariadb").map_err(fatal)?;
+        // From here on the directory, and every process using it, goes away with the guard:
+        // when this function fails, or when the test process ends.
+        let guard = Guard::new(&dir).map_err(fatal)?;
         let datadir = dir.join("data");
         let socket = dir.join("mariadbd.sock");
         let log = dir.join("mariadbd.log");
@@ -185,7 +191,8 @@ impl MariaDb {
         install
             .arg("--no-defaults")
             .arg(format!("--datadir={}", datadir.display()))
-            .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .process_group(0);
         if root {
             install.arg("--user=root");
         }
@@ -194,16 +201,8 @@ impl MariaDb {
                 "cannot run {}: {e}; {SETUP_HINT}",
                 install_db.display()
             ))
-        });
-        let installed = match installed {
-            Ok(out) => out,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
-            }
-        };
+        })?;
         if !installed.status.success() {
-            let _ = std::fs::remove_dir_all(&dir);
             return Err(fatal(format!(
                 "{} failed ({}):\n{}{}",
                 install_db.display(),
@@ -237,11 +236,12 @@ impl MariaDb {
         if root {
             args.push("--user=root".to_string());
         }
-        let mut server = Supervised::spawn(mariadbd, &args, &dir, &log).map_err(fatal)?;
+        let mut server = Server::spawn(mariadbd, &args, &log).map_err(fatal)?;
 
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if answers(port) {
+            // Our socket file tells our server from anyone else who took the port meanwhile.
+            if socket.exists() && answers(port) && server.is_running() {
                 return Ok(MariaDb {
                     host: "127.0.0.1".to_string(),
                     port,
@@ -250,6 +250,7 @@ impl MariaDb {
                     socket,
                     client: client.to_path_buf(),
                     _server: server,
+                    _guard: guard,
                 });
             }
             if !server.is_running() {

@@ -1,19 +1,24 @@
-//! Running a server so that it dies with the test process, however that process ends.
+//! Making sure a server and its temporary directory die with the test process, however that
+//! process ends.
 //!
 //! Statics are never dropped in Rust, so a server held in a `OnceLock` cannot be stopped by a
-//! destructor. Instead every server gets a *lifeline*: a pipe whose write end only the test
-//! process holds (std opens it close-on-exec, so no other child inherits it). When the test
-//! process exits, panics, is killed with SIGKILL or crashes, the kernel closes the write end
-//! and a small `sh` watchdog reading the other end sees end-of-file, kills the server with
-//! SIGKILL (the data is thrown away anyway) and deletes the server's temporary directory.
-//! The watchdog and server run in their own process group, so a Ctrl-C in the terminal reaches
-//! only the test process and the watchdog is still there to clean up.
+//! destructor. Instead every temporary directory gets a [`Guard`]: a small `sh` process holding
+//! the read end of a *lifeline* pipe whose write end only the test process has (std opens it
+//! close-on-exec, so no other child inherits it). When the test process exits, panics, is
+//! killed with SIGKILL or crashes, the kernel closes the write end; the guard reads end-of-file,
+//! kills (SIGKILL: the data is thrown away anyway) every process whose command line refers to
+//! a path inside the directory (`mariadb-install-db` and its bootstrap `mariadbd`, the server),
+//! waits until they are gone and deletes the directory. Matching by the unique directory name
+//! also catches processes started a moment before the test process died, and can never hit
+//! an unrelated process. The guard runs in its own process group and ignores SIGINT, SIGHUP
+//! and SIGTERM, so a Ctrl-C in the terminal stops the tests but not the cleanup.
 //!
 //! How to check that nothing is left behind (done by hand; a test cannot watch its own exit):
 //! ```text
-//! cargo test -p datatrace-testkit; sleep 1
-//! ps -eo pid,args | grep -E 'mariadbd|osmem-server' | grep -v grep   # only servers started by others
-//! ls -d ${TMPDIR:-/tmp}/datatrace-*                                  # nothing
+//! cargo test -p datatrace-testkit --test smoke; sleep 1
+//! ps -eo pid,args | grep -E 'datatrace-|osmem-server' | grep -v grep   # nothing of ours
+//! ls -d ${TMPDIR:-/tmp}/datatrace-*                                    # nothing
+//! # and the same after `kill -KILL` / `kill -INT` of a test binary in the middle of its run
 //! ```
 
 use std::fs::{self, File};
@@ -23,78 +28,99 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The watchdog: `$1` is the directory to delete, the rest is the server command line. It keeps
-/// the lifeline (stdin) on fd 3 for a background subshell, then `exec`s the server, so the
-/// server has the pid the test process sees. The subshell blocks on the lifeline, and once it
-/// reads EOF it kills the server, waits until it is gone (or a zombie) and removes `$1`.
-const WATCHDOG: &str = r#"
-dir=$1; shift
-server=$$
-exec 3<&0
-(
-  trap '' INT HUP TERM
-  read -r _ <&3
-  kill -KILL "$server" 2>/dev/null
-  gone() {
-    if [ -d /proc/self ]; then
-      [ ! -d "/proc/$server" ] || grep -q '^State:[[:space:]]*Z' "/proc/$server/status" 2>/dev/null
-    else
-      ! kill -0 "$server" 2>/dev/null
-    fi
-  }
-  i=0
-  while ! gone && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-  rm -rf "$dir"
-) 0</dev/null 1>/dev/null 2>&1 &
-exec "$@" 0</dev/null 3<&-
+/// The guard: `$1` is the directory. It waits for end-of-file on stdin (the lifeline).
+const GUARD: &str = r#"
+dir=$1
+trap '' INT HUP TERM
+while read -r _; do :; done
+# "$dir/" as a pattern that does not match itself, so grep does not find its own command line.
+last=${dir#"${dir%?}"}
+pattern="${dir%?}[$last]/"
+users() {
+  [ -d /proc/self ] || return 0
+  grep -la -- "$pattern" /proc/[0-9]*/cmdline 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p' | grep -vx "$$"
+}
+i=0
+while [ "$i" -lt 100 ]; do
+  pids=$(users)
+  [ -z "$pids" ] && break
+  kill -KILL $pids 2>/dev/null
+  sleep 0.05
+  i=$((i+1))
+done
+rm -rf "$dir"
 "#;
 
-/// A server started under the watchdog. Dropping it kills the server and deletes its directory
-/// (what also happens, without any destructor, when the test process ends).
-pub(crate) struct Supervised {
-    pub(crate) child: Child,
+/// Deletes a directory, and kills every process using paths in it, when the test process
+/// ends or when the guard is dropped.
+pub(crate) struct Guard {
+    reaper: Child,
     lifeline: Option<ChildStdin>,
 }
 
-impl Supervised {
-    /// Starts `program args` under the watchdog, with stdout and stderr appended to `log`;
-    /// `dir` is deleted once the server is gone.
-    pub(crate) fn spawn(
-        program: &Path,
-        args: &[String],
-        dir: &Path,
-        log: &Path,
-    ) -> Result<Self, String> {
+impl Guard {
+    /// Guards `dir` (which should have a name no other path starts with).
+    pub(crate) fn new(dir: &Path) -> Result<Guard, String> {
+        let mut reaper = Command::new("sh")
+            .arg("-c")
+            .arg(GUARD)
+            .arg("datatrace-guard")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot start the cleanup guard (sh) for {}: {e}",
+                    dir.display()
+                )
+            })?;
+        let lifeline = reaper.stdin.take();
+        Ok(Guard { reaper, lifeline })
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        drop(self.lifeline.take());
+        let _ = self.reaper.wait();
+    }
+}
+
+/// A server process with stdout and stderr going to a log file, in its own process group (so
+/// a Ctrl-C meant for the tests does not reach it). Dropping it kills it.
+pub(crate) struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Starts `program args`, appending its output to `log`.
+    pub(crate) fn spawn(program: &Path, args: &[String], log: &Path) -> Result<Self, String> {
         let out = File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let err = out
             .try_clone()
             .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg("datatrace-watchdog")
-            .arg(dir)
-            .arg(program)
+        let child = Command::new(program)
             .args(args)
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("cannot start {} under sh: {e}", program.display()))?;
-        let lifeline = child.stdin.take();
-        Ok(Supervised { child, lifeline })
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        Ok(Server { child })
     }
 
-    /// True while the server process has not exited.
+    /// True while the process has not exited.
     pub(crate) fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
 }
 
-impl Drop for Supervised {
+impl Drop for Server {
     fn drop(&mut self) {
-        drop(self.lifeline.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
