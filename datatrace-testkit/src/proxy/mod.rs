@@ -3,6 +3,8 @@
 mod framing;
 mod http;
 mod tcp;
+#[cfg(test)]
+mod tests;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicU64, Ordering};
