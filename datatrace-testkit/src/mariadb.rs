@@ -39,7 +39,7 @@ pub struct MariaDb {
 /// Panics (in every test that calls it) when the server cannot be started, for instance when
 /// `mariadbd` is not installed; the message names `scripts/test.sh`, which installs it.
 ///
-/// ```no_run
+/// ```
 /// let db = datatrace_testkit::mariadb();
 /// let name = db.create_database("orders");
 /// db.exec(&format!("CREATE TABLE `{name}`.t (id INT PRIMARY KEY)"));

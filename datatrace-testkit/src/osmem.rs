@@ -31,7 +31,7 @@ pub struct Osmem {
 /// Panics (in every test that calls it) when it cannot be started; the message names
 /// `scripts/test.sh`.
 ///
-/// ```no_run
+/// ```
 /// let es = datatrace_testkit::osmem();
 /// let index = datatrace_testkit::unique_name("products");
 /// let reply = es.request("PUT", &format!("/{index}/_doc/1?refresh=true"), Some(r#"{"name":"x"}"#));

@@ -39,13 +39,16 @@ use tokio::sync::{oneshot, watch};
 /// chunked bodies) are supported; every forwarded request goes to the server on a fresh
 /// connection and its answer is relayed complete.
 ///
-/// ```no_run
+/// ```
 /// use datatrace_testkit::{osmem, FaultProxy};
 ///
 /// let proxy = FaultProxy::start(osmem().addr());
-/// proxy.set_http_error_rate(429, 0.5);
-/// // point the client under test at proxy.url() instead of osmem().url() ...
-/// assert_eq!(proxy.stats().injected, 0);
+/// proxy.set_http_error_rate(429, 1.0);
+/// // Point the client under test at proxy.url() instead of osmem().url().
+/// let reply = datatrace_testkit::client::request(proxy.addr(), "GET", "/", None).unwrap();
+/// assert_eq!(reply.status, 429);
+/// assert_eq!(reply.json()["error"]["type"], "es_rejected_execution_exception");
+/// assert_eq!(proxy.stats().injected, 1);
 /// ```
 pub struct FaultProxy {
     addr: SocketAddr,
