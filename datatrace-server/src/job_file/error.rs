@@ -75,10 +75,19 @@ pub fn from_value<T: DeserializeOwned>(
         }
         let (extra, message) = humanize(&e.into_inner().to_string());
         if let Some(k) = extra {
-            key = join(&key, &k);
+            // The path usually ends with the unknown key already.
+            let last = e_path_last(&key);
+            if last != k {
+                key = join(&key, &k);
+            }
         }
         JobFileError::new(file, &key, message)
     })
+}
+
+/// The last key of a key path: `a.b[2].c` -> `c`.
+fn e_path_last(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
 }
 
 /// Rewrites serde's messages for people writing job files. Returns the unknown key to append

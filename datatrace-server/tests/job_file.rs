@@ -1,0 +1,248 @@
+//! Job file parsing and validation: every error names the file, the key path and what is
+//! expected; asserted exactly.
+
+use std::path::Path;
+
+use datatrace_core::ErrorPolicy;
+use datatrace_server::job_file::{JobFile, SourceSpec};
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "DT_PASSWORD" => Some("hunter2-secret".into()),
+        "DT_ROWS_NAME" => Some("orders".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<JobFile, String> {
+    JobFile::parse("job.toml", text, Path::new("/jobs"), &env).map_err(|e| e.to_string())
+}
+
+fn err(text: &str) -> String {
+    match parse(text) {
+        Ok(j) => panic!("expected an error, parsed {j:?}"),
+        Err(e) => e,
+    }
+}
+
+const BASE: &str = r#"
+name = "smoke"
+[source]
+type = "generator"
+[target]
+type = "discard"
+"#;
+
+fn with(extra: &str) -> String {
+    format!("{BASE}{extra}")
+}
+
+#[test]
+fn a_good_file_has_defaults_and_resolved_paths() {
+    let job = parse(&with(
+        r#"
+[settings]
+concurrency = 3
+batch_size = 500
+error_policy = "dead-letter"
+rate_limit = { records_per_sec = 1000 }
+retry = { max_attempts = 3 }
+[[transforms]]
+type = "drop"
+fields = ["c2"]
+"#,
+    ))
+    .unwrap();
+    assert_eq!(job.name, "smoke");
+    let SourceSpec::Generator(g) = &job.source;
+    assert_eq!(g.units, ["generated"]);
+    assert_eq!(job.settings.concurrency, 3);
+    let cfg = job.settings.pipeline_config();
+    assert_eq!(cfg.batch_size, 500);
+    assert_eq!(cfg.error_policy, ErrorPolicy::DeadLetter);
+    assert_eq!(cfg.rate_limit.records_per_sec, Some(1000.0));
+    assert_eq!(cfg.retry.max_attempts, 3);
+    assert_eq!(cfg.retry.initial_backoff.as_millis(), 100, "default kept");
+    assert_eq!(job.transforms.len(), 1);
+    assert_eq!(job.checkpoint_dir, Path::new("/jobs/.datatrace"));
+    assert_eq!(
+        job.dead_letter_path,
+        Path::new("/jobs/.datatrace/smoke/dead-letters.ndjson")
+    );
+}
+
+#[test]
+fn json_is_accepted() {
+    let job = JobFile::parse(
+        "job.json",
+        r#"{"name": "j", "source": {"type": "generator", "units": ["x", "y"], "rows": 5},
+            "target": {"type": "discard"}, "checkpoints": {"dir": "/tmp/cp"}}"#,
+        Path::new("."),
+        &env,
+    )
+    .unwrap();
+    let SourceSpec::Generator(g) = &job.source;
+    assert_eq!((g.units.len(), g.rows), (2, 5));
+    assert_eq!(job.checkpoint_dir, Path::new("/tmp/cp"));
+    let e = JobFile::parse("job.json", r#"{"name": 5}"#, Path::new("."), &env)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "job.json: name: expected a string, found integer `5`");
+}
+
+#[test]
+fn unknown_keys_list_the_allowed_ones() {
+    assert_eq!(
+        err(&BASE.replace("name = \"smoke\"", "name = \"smoke\"\ncolour = 1")),
+        "job.toml: colour: unknown key, expected one of: name, description, source, target, \
+         transforms, settings, checkpoints, dead_letters"
+    );
+    assert_eq!(
+        err(&with("[settings]\nbatchsize = 10\n")),
+        "job.toml: settings.batchsize: unknown key, expected one of: concurrency, batch_size, \
+         linger, channel_capacity, max_parts, read_parallelism, sink_concurrency, \
+         partition_by_key, rate_limit, retry, error_policy, checkpoint_interval, progress_interval"
+    );
+    assert_eq!(
+        err(&with("[settings.retry]\nattempts = 3\n")),
+        "job.toml: settings.retry.attempts: unknown key, expected one of: max_attempts, \
+         initial_backoff, max_backoff"
+    );
+    assert_eq!(
+        err(&BASE.replace("type = \"generator\"", "type = \"generator\"\nrowz = 5")),
+        "job.toml: source.rowz: unknown key, expected one of: type, units, rows, columns, width"
+    );
+    assert_eq!(
+        err(&BASE.replace("type = \"discard\"", "type = \"discard\"\nspeed = 5")),
+        "job.toml: target.speed: unknown key, expected one of: type"
+    );
+    assert_eq!(
+        err(&with("[[transforms]]\ntype = \"drop\"\nfields = [\"a\"]\nfeilds = 1\n")),
+        "job.toml: transforms[0].feilds: unknown key, expected one of: type, fields, ignore_missing"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_key_and_the_expected_type() {
+    assert_eq!(
+        err(&with("[settings]\nbatch_size = \"big\"\n")),
+        "job.toml: settings.batch_size: expected a non-negative integer, found string \"big\""
+    );
+    assert_eq!(
+        err(&with("[settings]\nbatch_size = -1\n")),
+        "job.toml: settings.batch_size: expected a non-negative integer, found integer `-1`"
+    );
+    assert_eq!(
+        err(&BASE.replace(
+            "type = \"generator\"",
+            "type = \"generator\"\nunits = [\"a\", 7]"
+        )),
+        "job.toml: source.units[1]: expected a string, found integer `7`"
+    );
+    assert_eq!(
+        err(&with("[settings]\nerror_policy = \"ignore\"\n")),
+        "job.toml: settings.error_policy: unknown value \"ignore\", expected one of: fail, skip, \
+         dead-letter"
+    );
+    assert_eq!(
+        err(&with("[settings]\nbatch_size = 0\n")),
+        "job.toml: settings.batch_size: must be at least 1"
+    );
+    assert_eq!(
+        err(&with("[settings]\nrate_limit = { records_per_sec = 0 }\n")),
+        "job.toml: settings.rate_limit.records_per_sec: must be above 0"
+    );
+    assert_eq!(
+        err(&with("[[transforms]]\ntype = \"drop\"\nfields = \"c2\"\n")),
+        "job.toml: transforms[0].fields: expected an array, found string \"c2\""
+    );
+    assert_eq!(
+        err(&BASE.replace("name = \"smoke\"", "name = \"smoke\"\ntransforms = 3")),
+        "job.toml: transforms: expected an array of tables ([[transforms]]), found integer `3`"
+    );
+}
+
+#[test]
+fn types_and_sections_are_checked() {
+    assert_eq!(
+        err(&BASE.replace("\"generator\"", "\"mongodb\"")),
+        "job.toml: source.type: unknown type \"mongodb\", expected one of: generator"
+    );
+    assert_eq!(
+        err(&BASE.replace("type = \"discard\"", "")),
+        "job.toml: target: missing key \"type\" (one of: discard)"
+    );
+    assert_eq!(
+        err("name = \"x\"\n[target]\ntype = \"discard\"\n"),
+        "job.toml: missing section [source]"
+    );
+    assert_eq!(
+        err(&BASE.replace("name = \"smoke\"", "name = \"my job\"")),
+        "job.toml: name: expected a name of letters, digits, \".\", \"_\" and \"-\" (it names \
+         the checkpoint directory), found \"my job\""
+    );
+    assert_eq!(
+        err(&with("[[transforms]]\ntype = \"uppercase\"\n")),
+        "job.toml: transforms[0].type: unknown transform \"uppercase\", expected one of: rename, \
+         keep, drop, set, cast, mask, filter, route"
+    );
+    assert_eq!(
+        err(&BASE
+            .replace("units", "x")
+            .replace("type = \"generator\"", "type = \"generator\"\nunits = []")),
+        "job.toml: source.units: expected at least one unit name"
+    );
+    assert_eq!(
+        err("name = \"x\"\n[source\n"),
+        "job.toml: invalid TOML at line 2, column 8: unclosed table, expected `]`"
+    );
+}
+
+#[test]
+fn bad_patterns_are_reported_before_the_run() {
+    assert_eq!(
+        err(&with("[[transforms]]\ntype = \"route\"\npattern = \"{prefix-{table}\"\n")),
+        "job.toml: transforms[0].pattern: invalid pattern \"{prefix-{table}\": '{' inside a placeholder"
+    );
+    assert_eq!(
+        err(&with(
+            "[[transforms]]\ntype = \"cast\"\nfields = { c1 = \"integer(4)\" }\n"
+        )),
+        "job.toml: transforms[0].fields: cast of \"c1\": unknown type \"integer(4)\": expected \
+         bool, int, uint, float, decimal, decimal(p,s), string, bytes, date, time, datetime, \
+         timestamp or json"
+    );
+}
+
+#[test]
+fn environment_variables_are_substituted_and_unset_ones_named() {
+    let job = parse(&BASE.replace(
+        "type = \"generator\"",
+        "type = \"generator\"\nunits = [\"${DT_ROWS_NAME}\", \"b\"]",
+    ))
+    .unwrap();
+    let SourceSpec::Generator(g) = &job.source;
+    assert_eq!(g.units, ["orders", "b"]);
+    assert_eq!(
+        err(&BASE.replace(
+            "type = \"generator\"",
+            "type = \"generator\"\nunits = [\"a\", \"${DT_MISSING}\"]"
+        )),
+        "job.toml: source.units[1]: environment variable DT_MISSING is not set"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_messages_or_debug() {
+    // A password (from the environment) in a key where the type is wrong: the message
+    // names the key, not the value.
+    let e = err(&with("[settings]\nerror_policy = \"${DT_PASSWORD}\"\n"));
+    assert!(!e.contains("hunter2"), "{e}");
+    let e = err(&BASE.replace(
+        "type = \"generator\"",
+        "type = \"generator\"\npassword = \"hunter2-secret\"\nrows = \"hunter2-secret\"",
+    ));
+    assert!(!e.contains("hunter2"), "{e}");
+    let job = parse(BASE).unwrap();
+    assert!(!format!("{job:?}").contains("hunter2"));
+}
