@@ -11,9 +11,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 
 if [ -n "${CI:-}" ]; then
-    # Incremental compilation only costs time on a one-shot build.
+    # A one-shot build: incremental compilation and full debug info only cost time there.
     export CARGO_INCREMENTAL=0
+    export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+    say "CI: CARGO_INCREMENTAL=0, CARGO_PROFILE_DEV_DEBUG=line-tables-only"
 fi
+say "$(cargo --version), $(rustc --version)"
 
 run cargo fmt --all --check
 run cargo clippy --workspace --all-targets --all-features -- -D warnings
