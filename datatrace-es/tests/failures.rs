@@ -308,3 +308,75 @@ async fn too_large_documents_are_rejected_naming_index_and_id() {
         l.error
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_items_inside_a_200_are_retried_alone() {
+    use datatrace_testkit::bulk::BulkEndpoint;
+    let ep = BulkEndpoint::start();
+    ep.set_item_error_rate(429, 0.2);
+    let rows = 2_000;
+    let sink = EsSink::connect(
+        &conn(&ep.url()),
+        SinkConfig {
+            index: "items".into(),
+            max_docs: 100,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let report = Pipeline::new(
+        "items",
+        Arc::new(GeneratorSource::new(rows, 4, 20)),
+        Arc::new(sink),
+    )
+    .config(PipelineConfig {
+        batch_size: 500,
+        retry: quick_retry(),
+        ..Default::default()
+    })
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(report.written, rows);
+    let s = ep.stats();
+    assert!(s.failed_items > 0);
+    assert_eq!(
+        report.retried, s.failed_items,
+        "every failed item retried once per failure"
+    );
+    // Only the failed items were sent again, never the whole request.
+    assert_eq!(s.docs, rows + s.failed_items);
+
+    // Items failing for good (400) are rejected with the reason, the rest is written.
+    ep.set_item_error_rate(400, 0.1);
+    let dlq = Arc::new(MemoryDeadLetterQueue::new());
+    let sink = EsSink::connect(
+        &conn(&ep.url()),
+        SinkConfig {
+            index: "items2".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let report = Pipeline::new(
+        "items2",
+        Arc::new(GeneratorSource::new(rows, 4, 20)),
+        Arc::new(sink),
+    )
+    .dead_letters(dlq.clone())
+    .config(PipelineConfig {
+        error_policy: ErrorPolicy::DeadLetter,
+        ..Default::default()
+    })
+    .run()
+    .await
+    .unwrap();
+    assert!(report.dead_lettered > 0);
+    assert_eq!(report.written + report.dead_lettered, rows);
+    assert_eq!(report.retried, 0);
+    assert!(dlq.list().await.unwrap()[0]
+        .error
+        .contains("document_parsing_exception"));
+}
