@@ -134,12 +134,17 @@ pub(crate) fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))
 }
 
-/// Creates a fresh directory `$TMPDIR/datatrace-<kind>-<pid>-<n>`.
+/// Creates a fresh directory `$TMPDIR/datatrace-<kind>-<pid>-<n>` (in `/tmp` when `$TMPDIR` is
+/// so long that a Unix socket path inside it would not fit the 107 bytes allowed).
 pub(crate) fn temp_dir(kind: &str) -> Result<PathBuf, String> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut base = std::env::temp_dir();
+    if base.as_os_str().len() > 60 {
+        base = PathBuf::from("/tmp");
+    }
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("datatrace-{kind}-{}-{n}", std::process::id()));
+        let dir = base.join(format!("datatrace-{kind}-{}-{n}", std::process::id()));
         match fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
