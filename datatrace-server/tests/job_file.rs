@@ -54,7 +54,9 @@ fields = ["c2"]
     ))
     .unwrap();
     assert_eq!(job.name, "smoke");
-    let SourceSpec::Generator(g) = &job.source;
+    let SourceSpec::Generator(g) = &job.source else {
+        panic!("a generator")
+    };
     assert_eq!(g.units, ["generated"]);
     assert_eq!(job.settings.concurrency, 3);
     let cfg = job.settings.pipeline_config();
@@ -81,7 +83,9 @@ fn json_is_accepted() {
         &env,
     )
     .unwrap();
-    let SourceSpec::Generator(g) = &job.source;
+    let SourceSpec::Generator(g) = &job.source else {
+        panic!("a generator")
+    };
     assert_eq!((g.units.len(), g.rows), (2, 5));
     assert_eq!(job.checkpoint_dir, Path::new("/tmp/cp"));
     let e = JobFile::parse("job.json", r#"{"name": 5}"#, Path::new("."), &env)
@@ -166,11 +170,11 @@ fn wrong_types_name_the_key_and_the_expected_type() {
 fn types_and_sections_are_checked() {
     assert_eq!(
         err(&BASE.replace("\"generator\"", "\"mongodb\"")),
-        "job.toml: source.type: unknown type \"mongodb\", expected one of: generator"
+        "job.toml: source.type: unknown type \"mongodb\", expected one of: mysql, elasticsearch, opensearch, generator"
     );
     assert_eq!(
         err(&BASE.replace("type = \"discard\"", "")),
-        "job.toml: target: missing key \"type\" (one of: discard)"
+        "job.toml: target: missing key \"type\" (one of: mysql, elasticsearch, opensearch, discard)"
     );
     assert_eq!(
         err("name = \"x\"\n[target]\ntype = \"discard\"\n"),
@@ -221,7 +225,9 @@ fn environment_variables_are_substituted_and_unset_ones_named() {
         "type = \"generator\"\nunits = [\"${DT_ROWS_NAME}\", \"b\"]",
     ))
     .unwrap();
-    let SourceSpec::Generator(g) = &job.source;
+    let SourceSpec::Generator(g) = &job.source else {
+        panic!("a generator")
+    };
     assert_eq!(g.units, ["orders", "b"]);
     assert_eq!(
         err(&BASE.replace(

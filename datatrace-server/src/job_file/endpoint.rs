@@ -5,10 +5,16 @@ use serde_json::{Map, Value};
 
 use super::builtin::{DiscardSpec, GeneratorSpec};
 use super::error::{from_value, join, JobFileError};
+use super::es::{EsSourceSpec, EsTargetSpec};
+use super::mysql::{MySqlSourceSpec, MySqlTargetSpec};
 
 /// Where a job reads.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
+    /// Tables of a MySQL / MariaDB server (`type = "mysql"`).
+    MySql(MySqlSourceSpec),
+    /// Indices of an Elasticsearch / OpenSearch cluster (`type = "elasticsearch"`).
+    Elasticsearch(Box<EsSourceSpec>),
     /// Synthetic rows (`type = "generator"`).
     Generator(GeneratorSpec),
 }
@@ -16,19 +22,25 @@ pub enum SourceSpec {
 /// Where a job writes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TargetSpec {
+    /// Tables of a MySQL / MariaDB server (`type = "mysql"`).
+    MySql(MySqlTargetSpec),
+    /// Indices of an Elasticsearch / OpenSearch cluster (`type = "elasticsearch"`).
+    Elasticsearch(Box<EsTargetSpec>),
     /// Drops everything (`type = "discard"`).
     Discard(DiscardSpec),
 }
 
 /// Source types this build knows.
-pub const SOURCE_TYPES: &[&str] = &["generator"];
+pub const SOURCE_TYPES: &[&str] = &["mysql", "elasticsearch", "opensearch", "generator"];
 /// Target types this build knows.
-pub const TARGET_TYPES: &[&str] = &["discard"];
+pub const TARGET_TYPES: &[&str] = &["mysql", "elasticsearch", "opensearch", "discard"];
 
 impl SourceSpec {
     /// The `type` name.
     pub fn kind(&self) -> &'static str {
         match self {
+            SourceSpec::MySql(_) => "mysql",
+            SourceSpec::Elasticsearch(_) => "elasticsearch",
             SourceSpec::Generator(_) => "generator",
         }
     }
@@ -36,6 +48,28 @@ impl SourceSpec {
     /// One line for people, without secrets.
     pub fn describe(&self) -> String {
         match self {
+            SourceSpec::MySql(m) => {
+                let mut s = format!(
+                    "mysql {}, tables {}",
+                    m.connection.redacted_url(),
+                    m.tables.join(", ")
+                );
+                if !m.exclude.is_empty() {
+                    s.push_str(&format!(" (exclude {})", m.exclude.join(", ")));
+                }
+                s
+            }
+            SourceSpec::Elasticsearch(e) => {
+                let mut s = format!(
+                    "elasticsearch {}, indices {}",
+                    e.connection.urls.join(", "),
+                    e.indices.join(", ")
+                );
+                if !e.exclude.is_empty() {
+                    s.push_str(&format!(" (exclude {})", e.exclude.join(", ")));
+                }
+                s
+            }
             SourceSpec::Generator(g) => format!(
                 "generator: {} unit(s) of {} rows, {} columns",
                 g.units.len(),
@@ -50,6 +84,8 @@ impl TargetSpec {
     /// The `type` name.
     pub fn kind(&self) -> &'static str {
         match self {
+            TargetSpec::MySql(_) => "mysql",
+            TargetSpec::Elasticsearch(_) => "elasticsearch",
             TargetSpec::Discard(_) => "discard",
         }
     }
@@ -57,6 +93,22 @@ impl TargetSpec {
     /// One line for people, without secrets.
     pub fn describe(&self) -> String {
         match self {
+            TargetSpec::MySql(m) => format!(
+                "mysql {}, table {}, mode {}, create_table {}",
+                m.connection.redacted_url(),
+                m.table.as_str(),
+                serde_json::to_value(m.options.mode)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                m.options.create_table
+            ),
+            TargetSpec::Elasticsearch(e) => format!(
+                "elasticsearch {}, index {}, create_index {}",
+                e.connection.urls.join(", "),
+                e.options.index,
+                e.options.create_index
+            ),
             TargetSpec::Discard(_) => "discard (records are counted and dropped)".into(),
         }
     }
@@ -122,6 +174,12 @@ pub fn parse_source(file: &str, value: Value) -> Result<SourceSpec, JobFileError
     let at = "source";
     let (kind, rest) = take_type(file, at, value, SOURCE_TYPES)?;
     match kind.as_str() {
+        "mysql" => Ok(SourceSpec::MySql(super::mysql::parse_source(
+            file, at, rest,
+        )?)),
+        "elasticsearch" | "opensearch" => Ok(SourceSpec::Elasticsearch(Box::new(
+            super::es::parse_source(file, at, rest)?,
+        ))),
         "generator" => {
             let g: GeneratorSpec =
                 from_value(file, at, Value::Object(rest)).map_err(with_type_key)?;
@@ -138,6 +196,12 @@ pub fn parse_target(file: &str, value: Value) -> Result<TargetSpec, JobFileError
     let at = "target";
     let (kind, rest) = take_type(file, at, value, TARGET_TYPES)?;
     match kind.as_str() {
+        "mysql" => Ok(TargetSpec::MySql(super::mysql::parse_target(
+            file, at, rest,
+        )?)),
+        "elasticsearch" | "opensearch" => Ok(TargetSpec::Elasticsearch(Box::new(
+            super::es::parse_target(file, at, rest)?,
+        ))),
         "discard" => Ok(TargetSpec::Discard(
             from_value(file, at, Value::Object(rest)).map_err(with_type_key)?,
         )),

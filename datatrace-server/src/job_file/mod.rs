@@ -36,7 +36,12 @@ pub mod builtin;
 pub mod endpoint;
 pub mod env;
 pub mod error;
+pub mod es;
+pub mod fields;
 pub mod format;
+pub mod mysql;
+pub mod naming;
+pub mod sections;
 pub mod settings;
 pub mod transforms;
 

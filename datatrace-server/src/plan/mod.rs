@@ -18,6 +18,13 @@ use datatrace_core::{
 
 use crate::job_file::{JobFile, JobFileError, SourceSpec, TargetSpec};
 
+pub mod es;
+pub mod mysql;
+pub mod unit_sink;
+
+use es::EsTarget;
+use mysql::MySqlTarget;
+
 /// One unit of a planned job.
 pub struct PlannedUnit {
     /// The unit's name (checkpoints are keyed by it): the table or index.
@@ -81,10 +88,12 @@ impl Plan {
 }
 
 /// Plans `job`: discovers its units and checks everything that can be checked before a
-/// run (servers reachable, tables and indices present, transforms valid for each schema).
+/// run (servers reachable, tables and indices present, transforms valid for each schema,
+/// targets present or creatable).
 pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
     let file = job.file.as_str();
-    let sources = discover_sources(job).await?;
+    let (sources, source_endpoint) = discover_sources(job).await?;
+    let target = Target::connect(job).await?;
     let transforms =
         build_specs(&job.transforms).map_err(|e| JobFileError::new(file, "transforms", e))?;
     let mut units = Vec::with_capacity(sources.len());
@@ -93,14 +102,20 @@ pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
             .schema()
             .await
             .map_err(|e| JobFileError::new(file, "source", job.scrub(&e.to_string())))?;
-        if let Some(schema) = &schema {
-            check_transforms(job, &name, schema)?;
-        }
+        let transformed = match &schema {
+            Some(s) if !job.transforms.is_empty() => Some(check_transforms(job, &name, s)?),
+            _ => None,
+        };
         let estimated_rows = source.estimate_rows().await;
-        let (sink, target) = target_for(job, &name).await?;
+        let same = source_endpoint
+            .as_deref()
+            .and_then(|ep| name.split_once('.').map(|(db, t)| (ep, db, t)));
+        let (sink, target_name) = target
+            .sink_for(job, &name, schema.as_ref(), transformed, same)
+            .await?;
         units.push(PlannedUnit {
             name,
-            target,
+            target: target_name,
             source,
             sink,
             schema,
@@ -121,35 +136,78 @@ pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
 /// The target's sink on its own (for `dlq replay`): records go where their table or index
 /// name routes them.
 pub async fn target_sink(job: &JobFile) -> Result<Arc<dyn Sink>, JobFileError> {
-    match &job.target {
-        TargetSpec::Discard(_) => Ok(Arc::new(DiscardSink::new())),
-    }
+    Ok(match Target::connect(job).await? {
+        Target::MySql(t) => t.replay_sink(),
+        Target::Es(t) => t.replay_sink(),
+        Target::Discard => Arc::new(DiscardSink::new()),
+    })
 }
 
-/// The units of the source, by name.
-async fn discover_sources(job: &JobFile) -> Result<Vec<(String, Arc<dyn Source>)>, JobFileError> {
+type Discovered = (Vec<(String, Arc<dyn Source>)>, Option<String>);
+
+/// The units of the source, by name, and the MySQL source's `host:port` (to refuse copying
+/// a table onto itself).
+async fn discover_sources(job: &JobFile) -> Result<Discovered, JobFileError> {
     match &job.source {
-        SourceSpec::Generator(g) => Ok(g
-            .units
-            .iter()
-            .map(|u| {
-                let s: Arc<dyn Source> = Arc::new(GeneratorSource::new(g.rows, g.columns, g.width));
-                (u.clone(), s)
-            })
-            .collect()),
+        SourceSpec::MySql(spec) => {
+            let (conn, units) = mysql::discover(job, spec).await?;
+            Ok((units, Some(conn.endpoint().to_owned())))
+        }
+        SourceSpec::Elasticsearch(spec) => Ok((es::discover(job, spec).await?, None)),
+        SourceSpec::Generator(g) => Ok((
+            g.units
+                .iter()
+                .map(|u| {
+                    let s: Arc<dyn Source> =
+                        Arc::new(GeneratorSource::new(g.rows, g.columns, g.width));
+                    (u.clone(), s)
+                })
+                .collect(),
+            None,
+        )),
     }
 }
 
-/// The sink and the target's name for unit `unit`.
-async fn target_for(job: &JobFile, unit: &str) -> Result<(Arc<dyn Sink>, String), JobFileError> {
-    match &job.target {
-        TargetSpec::Discard(_) => Ok((Arc::new(DiscardSink::new()), format!("{unit} (discarded)"))),
+/// A connected target.
+enum Target {
+    MySql(MySqlTarget),
+    Es(EsTarget),
+    Discard,
+}
+
+impl Target {
+    async fn connect(job: &JobFile) -> Result<Target, JobFileError> {
+        Ok(match &job.target {
+            TargetSpec::MySql(spec) => Target::MySql(MySqlTarget::connect(job, spec).await?),
+            TargetSpec::Elasticsearch(spec) => Target::Es(EsTarget::connect(job, spec).await?),
+            TargetSpec::Discard(_) => Target::Discard,
+        })
+    }
+
+    /// The sink and the target's name for a unit.
+    async fn sink_for(
+        &self,
+        job: &JobFile,
+        unit: &str,
+        schema: Option<&SchemaRef>,
+        transformed: Option<SchemaRef>,
+        source: Option<(&str, &str, &str)>,
+    ) -> Result<(Arc<dyn Sink>, String), JobFileError> {
+        match self {
+            Target::MySql(t) => t.sink_for(job, schema, transformed, source).await,
+            Target::Es(t) => t.sink_for(job, schema, transformed).await,
+            Target::Discard => Ok((Arc::new(DiscardSink::new()), format!("{unit} (discarded)"))),
+        }
     }
 }
 
-/// Checks the transform chain against a unit's schema; the error names the transform's key
-/// and the unit.
-fn check_transforms(job: &JobFile, unit: &str, schema: &SchemaRef) -> Result<(), JobFileError> {
+/// Checks the transform chain against a unit's schema; returns the schema records will
+/// have, or an error naming the transform's key and the unit.
+fn check_transforms(
+    job: &JobFile,
+    unit: &str,
+    schema: &SchemaRef,
+) -> Result<SchemaRef, JobFileError> {
     let mut current = schema.clone();
     for (i, spec) in job.transforms.iter().enumerate() {
         current = spec.output_schema(&current).map_err(|e| {
@@ -160,5 +218,5 @@ fn check_transforms(job: &JobFile, unit: &str, schema: &SchemaRef) -> Result<(),
             )
         })?;
     }
-    Ok(())
+    Ok(current)
 }

@@ -1,0 +1,171 @@
+//! Planning MySQL sources (one unit per table matched by the patterns) and targets.
+
+use std::sync::Arc;
+
+use datatrace_core::{SchemaRef, Sink, Source};
+use datatrace_mysql::{
+    discover_tables, table_info, MySqlConnection, MySqlSink, MySqlSource, TableSelector,
+};
+
+use super::unit_sink::UnitSink;
+use crate::job_file::error::JobFileError;
+use crate::job_file::mysql::{MySqlSourceSpec, MySqlTargetSpec};
+use crate::job_file::JobFile;
+
+/// Connects; the error names the URL (without its password).
+async fn connect(
+    job: &JobFile,
+    at: &str,
+    cfg: &datatrace_mysql::ConnectionConfig,
+) -> Result<MySqlConnection, JobFileError> {
+    MySqlConnection::connect(cfg).await.map_err(|e| {
+        JobFileError::new(
+            &job.file,
+            &format!("{at}.url"),
+            job.scrub(&format!("cannot connect to {}: {e}", cfg.redacted_url())),
+        )
+    })
+}
+
+/// The tables of a MySQL source, each a unit named `db.table`.
+pub async fn discover(
+    job: &JobFile,
+    spec: &MySqlSourceSpec,
+) -> Result<(MySqlConnection, Vec<(String, Arc<dyn Source>)>), JobFileError> {
+    let conn = connect(job, "source", &spec.connection).await?;
+    let mut units: Vec<(String, Arc<dyn Source>)> = Vec::new();
+    for (i, pattern) in spec.tables.iter().enumerate() {
+        let at = format!("source.tables[{i}]");
+        let selector = TableSelector {
+            include: vec![pattern.clone()],
+            exclude: spec.exclude.clone(),
+        };
+        let tables = discover_tables(&conn, &selector)
+            .await
+            .map_err(|e| JobFileError::new(&job.file, &at, job.scrub(&e.to_string())))?;
+        if tables.is_empty() {
+            let why = if spec.exclude.is_empty() {
+                String::new()
+            } else {
+                " (after exclude)".to_owned()
+            };
+            return Err(JobFileError::new(
+                &job.file,
+                &at,
+                format!(
+                    "no table matches {pattern:?}{why} on {}",
+                    spec.connection.redacted_url()
+                ),
+            ));
+        }
+        for t in tables {
+            let name = t.qualified_name();
+            if units.iter().any(|(n, _)| n == &name) {
+                continue;
+            }
+            let source = MySqlSource::new(conn.clone(), t, spec.options.clone())
+                .map_err(|e| JobFileError::new(&job.file, &at, job.scrub(&e.to_string())))?;
+            units.push((name, Arc::new(source)));
+        }
+    }
+    Ok((conn, units))
+}
+
+/// A connected MySQL target.
+pub struct MySqlTarget {
+    conn: MySqlConnection,
+    sink: Arc<MySqlSink>,
+    spec: MySqlTargetSpec,
+    database: String,
+}
+
+impl MySqlTarget {
+    /// Connects and checks that there is a target database.
+    pub async fn connect(job: &JobFile, spec: &MySqlTargetSpec) -> Result<Self, JobFileError> {
+        let conn = connect(job, "target", &spec.connection).await?;
+        let database = spec
+            .options
+            .database
+            .clone()
+            .or_else(|| conn.default_database().map(str::to_owned))
+            .ok_or_else(|| {
+                JobFileError::new(
+                    &job.file,
+                    "target",
+                    "no target database: name one in the URL (mysql://host:3306/db) or in `database`",
+                )
+            })?;
+        let sink = MySqlSink::new(conn.clone(), spec.options.clone())
+            .map_err(|e| JobFileError::new(&job.file, "target", job.scrub(&e.to_string())))?;
+        Ok(MySqlTarget {
+            conn,
+            sink: Arc::new(sink),
+            spec: spec.clone(),
+            database,
+        })
+    }
+
+    /// The sink for one unit and the `db.table` it writes. `source` is the unit's source
+    /// table (`db`, `table`, endpoint) when the source is MySQL, to refuse copying a table
+    /// onto itself.
+    pub async fn sink_for(
+        &self,
+        job: &JobFile,
+        schema: Option<&SchemaRef>,
+        transformed: Option<SchemaRef>,
+        source: Option<(&str, &str, &str)>,
+    ) -> Result<(Arc<dyn Sink>, String), JobFileError> {
+        let table = match schema {
+            Some(s) => self.spec.table.render(s.name(), s.namespace()),
+            None => "?".into(),
+        };
+        let target = format!("{}.{table}", self.database);
+        if let Some((endpoint, db, name)) = source {
+            if endpoint == self.conn.endpoint() && db == self.database && name == table {
+                return Err(JobFileError::new(
+                    &job.file,
+                    "target",
+                    format!(
+                        "the target table {target} is the source table: write to another \
+                         database or set `table` (e.g. \"{{table}}_copy\")"
+                    ),
+                ));
+            }
+        }
+        if !self.spec.options.create_table && schema.is_some() {
+            table_info(&self.conn, &self.database, &table)
+                .await
+                .map_err(|e| {
+                    JobFileError::new(
+                        &job.file,
+                        "target.table",
+                        job.scrub(&format!(
+                            "{e} (create_table = false: the target table must exist)"
+                        )),
+                    )
+                })?;
+        }
+        let inner: Arc<dyn Sink> = self.sink.clone();
+        let unit = UnitSink::new(inner.clone(), transformed, Some(self.spec.table.clone()));
+        let sink: Arc<dyn Sink> = if unit.is_needed() {
+            Arc::new(unit)
+        } else {
+            inner
+        };
+        Ok((sink, target))
+    }
+
+    /// The sink for replaying dead letters (names from the pattern, no schema override).
+    pub fn replay_sink(&self) -> Arc<dyn Sink> {
+        Arc::new(UnitSink::new(
+            self.sink.clone(),
+            None,
+            Some(self.spec.table.clone()),
+        ))
+    }
+
+    /// `host:port` of the target server.
+    pub fn endpoint(&self) -> &str {
+        self.conn.endpoint()
+    }
+}

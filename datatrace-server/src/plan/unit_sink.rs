@@ -1,0 +1,80 @@
+//! [`UnitSink`]: a sink as one unit of a job sees it: the target is prepared for the schema
+//! the records will have after the transforms (not the source's), and a target name
+//! pattern (`table = "copy_{table}"`) is applied to records that no transform routed.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datatrace_core::{Batch, Outcome, PrepareContext, SchemaRef, Sink, SinkError};
+
+use crate::job_file::naming::NamePattern;
+
+/// Wraps a sink for one unit (or for replays, without a schema).
+pub struct UnitSink {
+    inner: Arc<dyn Sink>,
+    schema: Option<SchemaRef>,
+    pattern: Option<NamePattern>,
+}
+
+impl UnitSink {
+    /// `inner`, prepared with `schema` when given, writing to `pattern`'s names when given
+    /// (and not the identity).
+    pub fn new(
+        inner: Arc<dyn Sink>,
+        schema: Option<SchemaRef>,
+        pattern: Option<NamePattern>,
+    ) -> Self {
+        UnitSink {
+            inner,
+            schema,
+            pattern: pattern.filter(|p| !p.is_identity()),
+        }
+    }
+
+    /// Whether wrapping changes anything.
+    pub fn is_needed(&self) -> bool {
+        self.schema.is_some() || self.pattern.is_some()
+    }
+}
+
+#[async_trait]
+impl Sink for UnitSink {
+    async fn prepare(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
+        let mut ctx = ctx.clone();
+        if self.schema.is_some() {
+            ctx.schema = self.schema.clone();
+        }
+        if let (Some(p), Some(s)) = (&self.pattern, &ctx.schema) {
+            let name = p.render(s.name(), s.namespace());
+            ctx.schema = Some(Arc::new(s.renamed(None, name)));
+        }
+        self.inner.prepare(&ctx).await
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        let Some(p) = &self.pattern else {
+            return self.inner.write(batch).await;
+        };
+        let mut renamed = batch.clone();
+        // One name per schema of the batch (usually one).
+        let mut names: Vec<(SchemaRef, Arc<str>)> = Vec::new();
+        for r in &mut renamed.records {
+            if r.target.is_none() {
+                let name = match names.iter().find(|(s, _)| Arc::ptr_eq(s, &r.schema)) {
+                    Some((_, n)) => n.clone(),
+                    None => {
+                        let n: Arc<str> = p.render(r.schema.name(), r.schema.namespace()).into();
+                        names.push((r.schema.clone(), n.clone()));
+                        n
+                    }
+                };
+                r.target = Some(name);
+            }
+        }
+        self.inner.write(&renamed).await
+    }
+
+    async fn finish(&self) -> Result<(), SinkError> {
+        self.inner.finish().await
+    }
+}
