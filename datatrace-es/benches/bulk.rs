@@ -1,6 +1,7 @@
 //! Throughput of the Elasticsearch sink and source against the testkit's bulk endpoint.
 //!
-//! `cargo bench -p datatrace-es --bench bulk` (env `BENCH_ROWS`, default 500000).
+//! `cargo bench -p datatrace-es --bench bulk` (env `BENCH_ROWS`, default 500000;
+//! `BENCH_PART=write` or `read` for one half).
 //!
 //! The endpoint runs in a child process (this binary re-executed), so the CPU seconds and
 //! the peak RSS printed are those of the client side only: generator, pipeline, NDJSON
@@ -43,6 +44,8 @@ fn main() {
     );
     println!("| scenario | docs/s | MB/s | CPU s per 1M docs (client) | CPU s per 1M docs (endpoint) | peak RSS MB |");
     println!("|---|---|---|---|---|---|");
+    let part = std::env::var("BENCH_PART").unwrap_or_default();
+    let (writes, reads) = (part != "read", part != "write");
     rt.block_on(async {
         // Baseline: generator and pipeline alone.
         let m = Measure::start(&child);
@@ -54,7 +57,7 @@ fn main() {
             .expect("baseline");
         m.print("generator -> discard (baseline)", report.written, 0, &child);
 
-        for inflight in [1usize, 2, 4] {
+        for inflight in [1usize, 2, 4].into_iter().filter(|_| writes) {
             let mut conn = ConnectionConfig::new([url.as_str()]);
             conn.timeout_ms = 120_000;
             let sink = EsSink::connect(
@@ -85,7 +88,7 @@ fn main() {
             );
         }
 
-        for slices in [1usize, 2] {
+        for slices in [1usize, 2].into_iter().filter(|_| reads) {
             let conn = ConnectionConfig::new([url.as_str()]);
             let source = EsSource::connect(
                 &conn,

@@ -365,9 +365,15 @@ impl EsSink {
             c.docs.fetch_add(n as u64, Ordering::Relaxed);
             c.bytes
                 .fetch_add(chunk.body.len() as u64, Ordering::Relaxed);
+            // Only what the outcomes need comes back: smaller answers, cheaper parsing.
+            let filter = ("filter_path", "errors,items.*.status,items.*.error");
+            let with_refresh;
             let query: &[(&str, &str)] = match self.cfg.refresh.as_param() {
-                Some(r) => &[("refresh", r)],
-                None => &[],
+                Some(r) => {
+                    with_refresh = [("refresh", r), filter];
+                    &with_refresh
+                }
+                None => std::slice::from_ref(&filter),
             };
             let result = self
                 .client

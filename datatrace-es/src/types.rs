@@ -40,36 +40,76 @@ pub enum DecimalAs {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of the word is a control character, `"` or `\\` (bit tricks: a byte
+/// below 0x20, or equal to one of the two).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * b'"' as u64);
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * b'\\' as u64);
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (below_space | quote | backslash) & HIGHS != 0
+}
+
+#[inline]
+fn byte_needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// The position of the next byte at or after `i` that needs escaping.
+#[inline]
+fn next_escape(bytes: &[u8], mut i: usize) -> Option<usize> {
+    let n = bytes.len();
+    loop {
+        while i + 8 <= n {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[i..i + 8]);
+            if word_needs_escape(u64::from_le_bytes(w)) {
+                break;
+            }
+            i += 8;
+        }
+        let end = (i + 8).min(n);
+        while i < end {
+            if byte_needs_escape(bytes[i]) {
+                return Some(i);
+            }
+            i += 1;
+        }
+        if i >= n {
+            return None;
+        }
+    }
+}
+
 /// Appends `s` as a JSON string (quoted and escaped).
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     buf.reserve(s.len() + 2);
     buf.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                buf.extend_from_slice(&bytes[start..i]);
-                buf.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 15) as usize],
-                ]);
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
+    while let Some(i) = next_escape(bytes, start) {
         buf.extend_from_slice(&bytes[start..i]);
-        buf.extend_from_slice(esc);
+        let b = bytes[i];
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            _ => buf.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ]),
+        }
         start = i + 1;
     }
     buf.extend_from_slice(&bytes[start..]);
@@ -282,7 +322,12 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_like_serde_json() {
+        let long = "abcdefgh\"ijklmnop\\qrstuvwx\u{7}yz0123456789 ~\u{7f}é🎉".repeat(3);
         for s in [
+            long.as_str(),
+            "12345678",
+            "1234567\"",
+            "\"2345678abcdefgh",
             "plain",
             "quo\"te",
             "back\\slash",

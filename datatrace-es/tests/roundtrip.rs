@@ -191,3 +191,41 @@ async fn source_reports_schema_and_count() {
     assert_eq!(source.split(8).await.unwrap().len(), 2);
     assert_eq!(source.split(1).await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flattened_objects_become_dotted_columns_and_unmapped_fields_go_to_extra() {
+    let index = unique_name("flat");
+    let mapping = json!({"mappings": {"dynamic": false, "properties": {
+        "o": {"properties": {"x": {"type": "keyword"}, "y": {"properties": {"z": {"type": "long"}}}}},
+        "n": {"type": "long"}
+    }}});
+    os("PUT", &format!("/{index}"), Some(&mapping.to_string()));
+    load(
+        &index,
+        &[(
+            "1".into(),
+            json!({"o": {"x": "a", "y": {"z": 5}, "free": true}, "n": 1, "unmapped": [1, {"q": 2}]}),
+        )],
+    );
+    let cfg = SourceConfig {
+        flatten_objects: true,
+        ..SourceConfig::new(index.clone())
+    };
+    let source = Arc::new(EsSource::connect(&conn(&osmem().url()), cfg).await.unwrap());
+    let sink = Arc::new(datatrace_core::testing::CollectingSink::new());
+    Pipeline::new(index.as_str(), source, sink.clone())
+        .run()
+        .await
+        .unwrap();
+    let r = &sink.records()[0];
+    use datatrace_core::Value;
+    assert_eq!(r.get("o.x"), Some(&Value::from("a")));
+    assert_eq!(r.get("o.y.z"), Some(&Value::Int(5)));
+    assert_eq!(r.get("n"), Some(&Value::Int(1)));
+    assert_eq!(
+        r.get("_extra"),
+        Some(&Value::Json(
+            json!({"o.free": true, "unmapped": [1, {"q": 2}]})
+        ))
+    );
+}

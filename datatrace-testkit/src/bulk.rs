@@ -185,6 +185,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 struct Request {
     method: String,
     path: String,
+    /// `filter_path` was given (answers then hold only `status` and `error` per item).
+    filtered: bool,
     gzip: bool,
     close: bool,
     body: Vec<u8>,
@@ -251,7 +253,8 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Resul
     let mut first = lines.next().unwrap_or("").split(' ');
     let method = first.next().unwrap_or("").to_string();
     let target = first.next().unwrap_or("/");
-    let path = target.split_once('?').map_or(target, |(p, _)| p);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let filtered = query.contains("filter_path=");
     let (mut len, mut chunked, mut gzip, mut close) = (0usize, false, false, false);
     for l in lines {
         let Some((k, v)) = l.split_once(':') else {
@@ -303,6 +306,7 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Resul
     Ok(Some(Request {
         method,
         path: path.to_string(),
+        filtered,
         gzip,
         close,
         body,
@@ -510,19 +514,12 @@ fn bulk(req: &Request, default_index: Option<&str>, shared: &Shared) -> (u16, Ve
         if n > 1 {
             items.push(b',');
         }
-        items.extend_from_slice(b"{\"");
-        items.extend_from_slice(name.as_bytes());
-        items.extend_from_slice(b"\":{\"_index\":");
-        push_json_str(&mut items, index);
-        items.extend_from_slice(b",\"_id\":");
-        push_json_str(&mut items, &id);
         let injected = inject != 0 && fastrand::u64(0..1_000_000) < (inject & 0xffff_ffff);
-        if let Some(e) = parse_error {
-            errors = true;
+        // The item: (status, error) for failures, else the success fields.
+        let failure = if let Some(e) = parse_error {
             let err = serde_json::json!({"type": "document_parsing_exception", "reason": format!("failed to parse: {e}")});
-            items.extend_from_slice(format!(",\"status\":400,\"error\":{err}}}}}").as_bytes());
+            Some((400, err.to_string()))
         } else if injected {
-            errors = true;
             shared.failed.fetch_add(1, Ordering::Relaxed);
             let status = (inject >> 32) as u16;
             let (ty, reason) = match status {
@@ -539,28 +536,64 @@ fn bulk(req: &Request, default_index: Option<&str>, shared: &Shared) -> (u16, Ve
                     "failed to parse field [x] (injected)",
                 ),
             };
-            items.extend_from_slice(
-                format!(",\"status\":{status},\"error\":{{\"type\":\"{ty}\",\"reason\":\"{reason}\"}}}}}}").as_bytes(),
-            );
+            Some((
+                status,
+                format!("{{\"type\":\"{ty}\",\"reason\":\"{reason}\"}}"),
+            ))
         } else {
-            let (result, status) = match name {
-                "delete" => ("deleted", 200),
-                "update" => ("updated", 200),
-                _ => ("created", 201),
-            };
-            let version = meta.version.unwrap_or(1);
-            items.extend_from_slice(
-                format!(
-                    ",\"_version\":{version},\"result\":\"{result}\",\"_shards\":{{\"total\":2,\"successful\":1,\"failed\":0}},\"_seq_no\":{seq},\"_primary_term\":1,\"status\":{status}}}}}"
-                )
-                .as_bytes(),
-            );
+            None
+        };
+        items.extend_from_slice(b"{\"");
+        items.extend_from_slice(name.as_bytes());
+        items.extend_from_slice(b"\":{");
+        if !req.filtered {
+            items.extend_from_slice(b"\"_index\":");
+            push_json_str(&mut items, index);
+            items.extend_from_slice(b",\"_id\":");
+            push_json_str(&mut items, &id);
+            items.push(b',');
+        }
+        match failure {
+            Some((status, err)) => {
+                errors = true;
+                items.extend_from_slice(
+                    format!("\"status\":{status},\"error\":{err}}}}}").as_bytes(),
+                );
+            }
+            None if req.filtered => {
+                let status = if name == "index" || name == "create" {
+                    201
+                } else {
+                    200
+                };
+                items.extend_from_slice(format!("\"status\":{status}}}}}").as_bytes());
+            }
+            None => {
+                let (result, status) = match name {
+                    "delete" => ("deleted", 200),
+                    "update" => ("updated", 200),
+                    _ => ("created", 201),
+                };
+                let version = meta.version.unwrap_or(1);
+                items.extend_from_slice(
+                    format!(
+                        "\"_version\":{version},\"result\":\"{result}\",\"_shards\":{{\"total\":2,\"successful\":1,\"failed\":0}},\"_seq_no\":{seq},\"_primary_term\":1,\"status\":{status}}}}}"
+                    )
+                    .as_bytes(),
+                );
+            }
         }
     }
     shared.docs.fetch_add(n, Ordering::Relaxed);
     let took = started.elapsed().as_millis();
     let mut out = Vec::with_capacity(items.len() + 64);
-    out.extend_from_slice(format!("{{\"took\":{took},\"errors\":{errors},\"items\":[").as_bytes());
+    if req.filtered {
+        out.extend_from_slice(format!("{{\"errors\":{errors},\"items\":[").as_bytes());
+    } else {
+        out.extend_from_slice(
+            format!("{{\"took\":{took},\"errors\":{errors},\"items\":[").as_bytes(),
+        );
+    }
     out.extend_from_slice(&items);
     out.extend_from_slice(b"]}");
     (200, out)
@@ -669,6 +702,18 @@ mod tests {
         .json();
         assert_eq!(r["items"][0]["index"]["status"], 429);
         assert_eq!(ep.stats().failed_items, 1);
+        ep.set_item_error_rate(0, 0.0);
+        let f = send(
+            &ep,
+            "POST",
+            "/_bulk?filter_path=errors,items.*.status,items.*.error",
+            Some("{\"delete\":{\"_index\":\"a\",\"_id\":\"1\"}}\n"),
+        )
+        .json();
+        assert_eq!(
+            f,
+            serde_json::json!({"errors": false, "items": [{"delete": {"status": 200}}]})
+        );
         let bad = send(&ep, "POST", "/_bulk", Some("nope\n"));
         assert_eq!(bad.status, 400);
     }
