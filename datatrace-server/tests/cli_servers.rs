@@ -319,3 +319,101 @@ fn kill_9_during_a_multi_table_job_then_run_again_gives_an_exact_copy() {
     }
     assert_eq!(rows(&dst, "t2").lines().count(), 1500);
 }
+
+/// An index of `n` documents with an explicit mapping.
+fn source_index(n: u32) -> String {
+    let index = unique_name("dtsrc");
+    let mapping = r#"{"mappings": {"properties": {
+        "title": {"type": "keyword"}, "views": {"type": "long"},
+        "price": {"type": "double"}, "published": {"type": "date", "format": "strict_date"},
+        "draft": {"type": "boolean"}}}}"#;
+    let r = osmem().request("PUT", &format!("/{index}"), Some(mapping));
+    assert!(r.status < 300, "{}", r.body);
+    let mut bulk = String::new();
+    for i in 1..=n {
+        bulk.push_str(&format!("{{\"index\": {{\"_id\": \"doc-{i}\"}}}}\n"));
+        bulk.push_str(&format!(
+            "{{\"title\": \"title {i}\", \"views\": {}, \"price\": {}.25, \"published\": \"2024-03-{:02}\", \"draft\": {}}}\n",
+            i * 10,
+            i,
+            1 + i % 28,
+            i % 2 == 0
+        ));
+    }
+    let r = osmem().request("POST", &format!("/{index}/_bulk?refresh=true"), Some(&bulk));
+    assert!(
+        r.status < 300 && !r.json()["errors"].as_bool().unwrap_or(true),
+        "{}",
+        r.body
+    );
+    index
+}
+
+#[test]
+fn elasticsearch_to_mysql_creates_the_table_and_copies_every_document() {
+    let dir = workdir("es2my");
+    let index = source_index(150);
+    let dst = mariadb().create_database("dtes2my");
+    let job = format!(
+        "name = \"es2my\"\n[source]\ntype = \"elasticsearch\"\nurl = \"{}\"\nindices = [\"{index}\"]\n\
+         [target]\ntype = \"mysql\"\nurl = \"{}\"\ntable = \"docs\"\n",
+        osmem().url(),
+        mariadb().url_for(&dst)
+    );
+    let out = datatrace(&dir, &job, &["run", "job.toml"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let rows = mariadb().exec(&format!(
+        "SELECT _id, title, views, price, published, draft FROM {dst}.docs ORDER BY views"
+    ));
+    let lines: Vec<&str> = rows.lines().collect();
+    assert_eq!(lines.len(), 150, "{rows}");
+    for (i, line) in (1..=150u32).zip(&lines) {
+        let expected = format!(
+            "doc-{i}\ttitle {i}\t{}\t{i}.25\t2024-03-{:02}\t{}",
+            i * 10,
+            1 + i % 28,
+            u8::from(i % 2 == 0)
+        );
+        assert_eq!(*line, expected);
+    }
+}
+
+#[test]
+fn elasticsearch_to_elasticsearch_copies_every_index_of_a_pattern() {
+    let dir = workdir("es2es");
+    let a = source_index(120);
+    let b = source_index(80);
+    let prefix = unique_name("dtcopy");
+    let job = format!(
+        "name = \"es2es\"\n[source]\ntype = \"elasticsearch\"\nurl = \"{url}\"\nindices = [\"{a}\", \"{b}\"]\n\
+         [target]\ntype = \"elasticsearch\"\nurl = \"{url}\"\nindex = \"{{prefix}}-{{table}}\"\nprefix = \"{prefix}\"\n\
+         refresh = \"wait_for\"\n[settings]\nconcurrency = 2\n",
+        url = osmem().url()
+    );
+    let out = datatrace(&dir, &job, &["run", "job.toml"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for (src, n) in [(&a, 120), (&b, 80)] {
+        let copy = format!("{prefix}-{src}");
+        let get = |index: &str| {
+            osmem().request("POST", &format!("/{index}/_refresh"), None);
+            let r = osmem()
+                .request(
+                    "GET",
+                    &format!("/{index}/_search?size=500&sort=views"),
+                    None,
+                )
+                .json();
+            r["hits"]["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| (h["_id"].clone(), h["_source"].clone()))
+                .collect::<Vec<_>>()
+        };
+        let (original, copied) = (get(src), get(&copy));
+        assert_eq!(original.len(), n);
+        assert_eq!(original, copied, "index {src}");
+    }
+}
