@@ -34,6 +34,7 @@ pub mod client;
 pub mod config;
 pub mod contexts;
 pub mod errors;
+mod hits;
 pub mod indices;
 pub mod mapping;
 pub mod naming;

@@ -6,42 +6,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use datatrace_core::{Emitter, Part, Position, Record, Schema, Source, Value};
+use datatrace_core::{Emitter, Part, Position, Record, Schema, Source};
 use elasticsearch::http::Method;
-use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
 use crate::client::{encode_path, EsClient, Flavor, PitApi};
 use crate::config::{ConnectionConfig, ReadMethod, SourceConfig};
 use crate::contexts::{clear_scroll, is_context_missing, SharedPit};
 use crate::errors::EsError;
+use crate::hits::{Decoder, Hit, SearchAnswer};
 use crate::mapping::{mapping_to_schema, InferredSchema};
-use crate::types::json_to_value;
-
-#[derive(Deserialize)]
-struct SearchAnswer {
-    #[serde(default)]
-    pit_id: Option<String>,
-    #[serde(default, rename = "_scroll_id")]
-    scroll_id: Option<String>,
-    hits: Hits,
-}
-
-#[derive(Deserialize)]
-struct Hits {
-    #[serde(default)]
-    hits: Vec<Hit>,
-}
-
-#[derive(Deserialize)]
-struct Hit {
-    #[serde(rename = "_id")]
-    id: String,
-    #[serde(default, rename = "_source")]
-    source: Option<Map<String, Json>>,
-    #[serde(default)]
-    sort: Option<Vec<Json>>,
-}
 
 /// How this source reads, decided from the configuration and the cluster.
 #[derive(Debug)]
@@ -193,25 +167,32 @@ impl EsSource {
         }
     }
 
-    /// Turns a hit into a record of `schema`.
-    fn record(&self, schema: &Arc<Schema>, objects: &HashSet<String>, hit: Hit) -> Record {
-        let mut values = vec![Value::Null; schema.len()];
-        values[0] = Value::String(hit.id);
-        let source = hit.source.unwrap_or_default();
-        if self.cfg.raw {
-            values[1] = Value::Json(Json::Object(source));
-            return Record::read(schema.clone(), values);
+    fn decoder<'s>(&self, inferred: &'s (Arc<Schema>, HashSet<String>)) -> Decoder<'s> {
+        Decoder {
+            schema: &inferred.0,
+            objects: &inferred.1,
+            raw: self.cfg.raw,
+            extra: self
+                .cfg
+                .extra_column
+                .as_deref()
+                .and_then(|n| inferred.0.index_of(n)),
         }
-        let mut extra = Map::new();
-        place(schema, objects, "", source, &mut values, &mut extra);
-        if let Some(name) = &self.cfg.extra_column {
-            if let Some(i) = schema.index_of(name) {
-                if !extra.is_empty() {
-                    values[i] = Value::Json(Json::Object(extra));
-                }
-            }
-        }
-        Record::read(schema.clone(), values)
+    }
+
+    fn parse<'b>(&self, context: &str, body: &'b [u8]) -> Result<SearchAnswer<'b>, EsError> {
+        serde_json::from_slice(body).map_err(|e| EsError::Protocol {
+            context: context.into(),
+            reason: format!("search answer: {e}"),
+        })
+    }
+
+    fn decode(&self, d: &Decoder<'_>, context: &str, hit: Hit<'_>) -> Result<Record, EsError> {
+        let id = hit.id.clone();
+        d.record(hit).map_err(|e| EsError::Protocol {
+            context: context.into(),
+            reason: format!("document {id}: {e}"),
+        })
     }
 
     async fn search(
@@ -220,7 +201,7 @@ impl EsSource {
         path: &str,
         query: &[(&str, &str)],
         body: &Json,
-    ) -> Result<Result<SearchAnswer, (u16, Bytes)>, EsError> {
+    ) -> Result<Result<Bytes, (u16, Bytes)>, EsError> {
         let bytes = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
         let r = self
             .client
@@ -232,12 +213,7 @@ impl EsSource {
             }
             return Err(self.client.status_error(&r, context, Some(&self.cfg.index)));
         }
-        serde_json::from_slice(&r.body)
-            .map(Ok)
-            .map_err(|e| EsError::Protocol {
-                context: context.into(),
-                reason: format!("search answer: {e}"),
-            })
+        Ok(Ok(r.body))
     }
 
     async fn read_pit(
@@ -248,7 +224,7 @@ impl EsSource {
         out: &mut Emitter,
     ) -> datatrace_core::Result<()> {
         let inferred = self.inferred().await?;
-        let (schema, objects) = (&inferred.0, &inferred.1);
+        let decoder = self.decoder(&inferred);
         let mut after: Option<Json> = from.and_then(|p| p.state.get("after").cloned());
         let mut id = pit.join(&self.client).await?;
         let result: datatrace_core::Result<()> = async {
@@ -259,14 +235,15 @@ impl EsSource {
                 if let Some(a) = &after {
                     body.insert("search_after".into(), a.clone());
                 }
-                let answer = match self.search(&context, "/_search", &[], &Json::Object(body)).await? {
-                    Ok(a) => a,
+                let bytes = match self.search(&context, "/_search", &[], &Json::Object(body)).await? {
+                    Ok(b) => b,
                     Err(_) => {
                         tracing::info!(index = %self.cfg.index, "point-in-time expired, opening a new one");
                         id = pit.renew(&self.client, &id).await?;
                         continue;
                     }
                 };
+                let answer = self.parse(&context, &bytes)?;
                 if let Some(new) = &answer.pit_id {
                     pit.update(&id, new).await;
                     id = new.clone();
@@ -276,10 +253,10 @@ impl EsSource {
                 if n == 0 {
                     return Ok(());
                 }
-                let mut last_sort = None;
+                let last_sort = hits.last().and_then(|h| h.sort.clone());
                 for hit in hits {
-                    last_sort = hit.sort.clone();
-                    out.emit(self.record(schema, objects, hit)).await?;
+                    let record = self.decode(&decoder, &context, hit)?;
+                    out.emit(record).await?;
                 }
                 let Some(sort) = last_sort else {
                     return Err(EsError::Protocol {
@@ -308,7 +285,7 @@ impl EsSource {
         out: &mut Emitter,
     ) -> datatrace_core::Result<()> {
         let inferred = self.inferred().await?;
-        let (schema, objects) = (&inferred.0, &inferred.1);
+        let decoder = self.decoder(&inferred);
         let mut skip = from
             .and_then(|p| p.state.get("read").and_then(|r| r.as_u64()))
             .unwrap_or(0);
@@ -322,14 +299,15 @@ impl EsSource {
         let first = Json::Object(self.base_body(slice));
         let mut scroll_id: Option<String> = None;
         let result: datatrace_core::Result<()> = async {
-            let mut answer = self
+            let mut page = self
                 .search(&context, &path, &[("scroll", ka)], &first)
                 .await?;
             loop {
-                let a = answer.map_err(|_| EsError::Protocol {
+                let bytes = page.map_err(|_| EsError::Protocol {
                     context: context.clone(),
                     reason: "the scroll context expired (raise keep_alive)".into(),
                 })?;
+                let a = self.parse(&context, &bytes)?;
                 if a.scroll_id.is_some() {
                     scroll_id = a.scroll_id.clone();
                 }
@@ -342,7 +320,8 @@ impl EsSource {
                         skip -= 1;
                         continue;
                     }
-                    out.emit(self.record(schema, objects, hit)).await?;
+                    let record = self.decode(&decoder, &context, hit)?;
+                    out.emit(record).await?;
                     read += 1;
                 }
                 out.checkpoint(Position::new(json!({"slice": slice.0, "read": read})))
@@ -351,7 +330,7 @@ impl EsSource {
                     return Ok(());
                 };
                 let body = json!({"scroll": ka, "scroll_id": sid});
-                answer = self.search(&context, "/_search/scroll", &[], &body).await?;
+                page = self.search(&context, "/_search/scroll", &[], &body).await?;
             }
         }
         .await;
@@ -389,34 +368,6 @@ impl EsSource {
             })
             .unwrap_or(1);
         Ok(n.max(1))
-    }
-}
-
-/// Puts the fields of `source` into their columns (descending into flattened objects);
-/// what has no column goes to `extra`.
-fn place(
-    schema: &Schema,
-    objects: &HashSet<String>,
-    prefix: &str,
-    source: Map<String, Json>,
-    values: &mut [Value],
-    extra: &mut Map<String, Json>,
-) {
-    for (k, v) in source {
-        let full: std::borrow::Cow<str> = if prefix.is_empty() {
-            k.as_str().into()
-        } else {
-            format!("{prefix}{k}").into()
-        };
-        if let Some(i) = schema.index_of(&full).filter(|&i| i > 0) {
-            values[i] = json_to_value(v, schema.columns()[i].data_type);
-        } else if objects.contains(full.as_ref()) && v.is_object() {
-            let Json::Object(m) = v else { continue };
-            let p = format!("{full}.");
-            place(schema, objects, &p, m, values, extra);
-        } else {
-            extra.insert(full.into_owned(), v);
-        }
     }
 }
 
