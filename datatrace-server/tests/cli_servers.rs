@@ -417,3 +417,72 @@ fn elasticsearch_to_elasticsearch_copies_every_index_of_a_pattern() {
         assert_eq!(original, copied, "index {src}");
     }
 }
+
+#[test]
+fn generator_to_mysql_writes_one_table_per_unit() {
+    let dir = workdir("gen2my");
+    let dst = mariadb().create_database("dtgen");
+    let job = format!(
+        "name = \"gen2my\"\n[source]\ntype = \"generator\"\nunits = [\"g1\", \"g2\"]\nrows = 500\ncolumns = 5\n\
+         [target]\ntype = \"mysql\"\nurl = \"{}\"\n[settings]\nconcurrency = 2\n",
+        mariadb().url_for(&dst)
+    );
+    let out = datatrace(&dir, &job, &["run", "job.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let tables = mariadb().exec(&format!(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{dst}' ORDER BY 1"
+    ));
+    assert_eq!(tables, "g1\ng2\n");
+    for t in ["g1", "g2"] {
+        assert_eq!(
+            mariadb().exec(&format!("SELECT COUNT(*), SUM(id), MAX(c2) FROM {dst}.{t}")),
+            "500\t124750\tzabcdefghijklmno\n"
+        );
+    }
+}
+
+#[test]
+fn passwords_from_the_environment_never_show() {
+    let dir = workdir("secret");
+    let job = format!(
+        "name = \"j\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\npassword = \"${{DT_TEST_MYSQL_PASSWORD}}\"\n\
+         tables = [\"mysql.user\"]\n[target]\ntype = \"discard\"\n",
+        mariadb().url()
+    );
+    std::fs::write(dir.join("job.toml"), &job).unwrap();
+    let run = |env: Option<&str>| {
+        let mut c = Command::new(BIN);
+        c.args(["validate", "job.toml"]).current_dir(&dir);
+        match env {
+            Some(v) => c.env("DT_TEST_MYSQL_PASSWORD", v),
+            None => c.env_remove("DT_TEST_MYSQL_PASSWORD"),
+        };
+        c.output().unwrap()
+    };
+    let out = run(None);
+    assert_eq!(
+        text(&out.stderr),
+        "error: job.toml: source.password: environment variable DT_TEST_MYSQL_PASSWORD is not set\n"
+    );
+    let out = run(Some("Sw0rdfish-zz"));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: job.toml: source.url: cannot connect to {}: connecting to 127.0.0.1:{}: access denied",
+            mariadb().url(),
+            mariadb().port()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Sw0rdfish") && !stdout.contains("Sw0rdfish"),
+        "{stdout}{stderr}"
+    );
+}

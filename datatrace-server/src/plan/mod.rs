@@ -12,7 +12,7 @@ use std::sync::Arc;
 use datatrace_core::testing::{DiscardSink, GeneratorSource};
 use datatrace_core::transforms::build_specs;
 use datatrace_core::{
-    FileCheckpointStore, FileDeadLetterQueue, Job, PipelineConfig, SchemaRef, Sink, Source,
+    FileCheckpointStore, FileDeadLetterQueue, Job, PipelineConfig, Record, SchemaRef, Sink, Source,
     Transform, UnitSpec,
 };
 
@@ -37,6 +37,8 @@ pub struct PlannedUnit {
     pub sink: Arc<dyn Sink>,
     /// The source's schema, when known before reading.
     pub schema: Option<SchemaRef>,
+    /// Transforms of this unit only, run before the job's (the generator's naming).
+    pub own_transforms: Vec<Arc<dyn Transform>>,
     /// How many records the source expects, when it can tell.
     pub estimated_rows: Option<u64>,
 }
@@ -80,7 +82,8 @@ impl Plan {
             .dead_letters(self.dead_letter_queue());
         for u in self.units {
             let mut spec = UnitSpec::new(u.name, u.source, u.sink);
-            spec.transforms = self.transforms.clone();
+            spec.transforms = u.own_transforms;
+            spec.transforms.extend(self.transforms.iter().cloned());
             job = job.unit(spec);
         }
         job
@@ -102,10 +105,24 @@ pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
             .schema()
             .await
             .map_err(|e| JobFileError::new(file, "source", job.scrub(&e.to_string())))?;
-        let transformed = match &schema {
+        let mut transformed = match &schema {
             Some(s) if !job.transforms.is_empty() => Some(check_transforms(job, &name, s)?),
             _ => None,
         };
+        let mut own_transforms: Vec<Arc<dyn Transform>> = Vec::new();
+        let mut schema = schema;
+        if let (SourceSpec::Generator(_), Some(s)) = (&job.source, &schema) {
+            // Generated rows all have the schema `generated`: name them after their unit so
+            // that each unit gets its own table or index.
+            let out = transformed.as_ref().unwrap_or(s);
+            transformed = Some(Arc::new(out.renamed(None, name.clone())));
+            schema = Some(Arc::new(s.renamed(None, name.clone())));
+            let target: Arc<str> = name.as_str().into();
+            own_transforms.push(Arc::new(move |mut r: Record| {
+                r.target = Some(target.clone());
+                Some(r)
+            }));
+        }
         let estimated_rows = source.estimate_rows().await;
         let same = source_endpoint
             .as_deref()
@@ -119,6 +136,7 @@ pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
             source,
             sink,
             schema,
+            own_transforms,
             estimated_rows,
         });
     }

@@ -17,9 +17,10 @@ pub fn count(n: u64) -> String {
 
 /// A rate in records per second: `950`, `12.3k`, `1.25M`.
 pub fn rate(per_sec: f64) -> String {
-    if !per_sec.is_finite() || per_sec < 0.0 {
+    if !per_sec.is_finite() {
         return "-".into();
     }
+    let per_sec = per_sec.max(0.0).abs();
     if per_sec >= 1e6 {
         format!("{:.2}M", per_sec / 1e6)
     } else if per_sec >= 1e4 {
