@@ -325,7 +325,6 @@ impl MySqlSource {
         from: Option<Position>,
         out: &mut Emitter,
     ) -> Result<()> {
-        let schema = self.table.schema.clone();
         let mut last: Option<Vec<Value>> = match &from {
             Some(p) => match p.state.get("last") {
                 Some(v) => Some(serde_json::from_value(v.clone()).map_err(|e| {
@@ -345,18 +344,45 @@ impl MySqlSource {
             }
             false => None,
         };
-        let mut pooled;
-        let mut leased;
-        let c: &mut Conn = match snap {
-            Some(s) => {
-                leased = s.lease().await?;
-                &mut leased
+        let mut attempt = 0u32;
+        loop {
+            let result = match snap {
+                Some(s) => {
+                    let mut c = s.lease().await?;
+                    self.pages(&mut c, spec, &mut last, out).await
+                }
+                None => match self.conn.get().await {
+                    Ok(mut c) => self.pages(&mut c, spec, &mut last, out).await,
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                // A lost connection outside a snapshot: continue after the last row emitted.
+                Err(e)
+                    if e.is_transient()
+                        && !spec.scan
+                        && snap.is_none()
+                        && attempt < 5
+                        && !out.is_stopped() =>
+                {
+                    attempt += 1;
+                    tracing::warn!(table = %self.name(), attempt, error = %e, "read failed, resuming after the last row read");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                }
+                other => return other,
             }
-            None => {
-                pooled = self.conn.get().await?;
-                &mut pooled
-            }
-        };
+        }
+    }
+
+    /// Reads pages after `last` until the part ends, advancing `last` row by row.
+    async fn pages(
+        &self,
+        c: &mut Conn,
+        spec: &ChunkSpec,
+        last: &mut Option<Vec<Value>>,
+        out: &mut Emitter,
+    ) -> Result<()> {
+        let schema = self.table.schema.clone();
         let ctx = || format!("reading {}", self.name());
         loop {
             let (sql, params) = self.page_query(spec, last.as_deref());
@@ -382,7 +408,7 @@ impl MySqlSource {
                 let record = self.to_record(row, &schema)?;
                 n += 1;
                 if !spec.scan {
-                    last = Some(
+                    *last = Some(
                         self.table
                             .key
                             .iter()
