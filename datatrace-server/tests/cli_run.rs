@@ -339,3 +339,48 @@ fn serve_is_not_yet_available() {
     assert!(text(&out.stderr)
         .contains("`datatrace serve` (REST API, live progress, web UI) is not yet available"));
 }
+
+#[test]
+fn the_example_job_files_are_valid() {
+    let jobs = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&jobs).unwrap() {
+        let path = entry.unwrap().path();
+        let out = Command::new(BIN)
+            .args(["validate", "--offline"])
+            .arg(&path)
+            .envs([
+                ("MYSQL_PASSWORD", "x"),
+                ("SOURCE_PASSWORD", "x"),
+                ("TARGET_PASSWORD", "x"),
+                ("ES_SOURCE_PASSWORD", "x"),
+                ("ES_TARGET_API_KEY", "id:key"),
+            ])
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            code(&out),
+            0,
+            "{}: {stdout}{}",
+            path.display(),
+            text(&out.stderr)
+        );
+        assert!(
+            stdout.contains("units:        not discovered (--offline)\n"),
+            "{stdout}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 5);
+}
+
+#[test]
+fn dlq_list_of_a_missing_queue_is_empty() {
+    let dir = workdir("dlq-file");
+    let out = datatrace(&dir, &["dlq", "list", "--file", "nothing.ndjson"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(text(&out.stdout), "0 dead letter(s) in nothing.ndjson\n");
+    let out = datatrace(&dir, &["dlq", "list"]);
+    assert_eq!(code(&out), 2, "a job file or --file is required");
+}
