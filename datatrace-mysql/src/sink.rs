@@ -13,11 +13,11 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use datatrace_core::{Batch, Outcome, PrepareContext, Record, Schema, Sink, SinkError};
+use datatrace_core::{Batch, Op, Outcome, PrepareContext, Record, Schema, Sink, SinkError};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use crate::config::SinkOptions;
+use crate::config::{SinkOptions, WriteMode};
 use crate::connect::MySqlConnection;
 use crate::ddl::create_table_sql;
 use crate::error::{MySqlError, Result};
@@ -184,12 +184,18 @@ impl MySqlSink {
                         break;
                     }
                 };
+                // Updates are upserts even in insert modes (the row exists by definition).
+                let mode = match (r.op, self.opts.mode) {
+                    (Op::Update, WriteMode::Insert | WriteMode::InsertIgnore) => WriteMode::Upsert,
+                    (_, m) => m,
+                };
                 let group = Group {
                     table: t.sql.clone(),
                     delete,
+                    mode,
                     schema: r.schema.clone(),
                 };
-                if !b.push(&group, self.opts.mode, &piece, i) {
+                if !b.push(&group, &piece, i) {
                     outcomes[i] = Some(Outcome::Rejected(format!(
                         "table {}, key {}: the row needs a statement of {} bytes, above the limit of {} (max_allowed_packet)",
                         t.name(),

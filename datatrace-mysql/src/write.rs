@@ -144,12 +144,14 @@ struct Open {
 pub(crate) struct Group {
     pub table: String,
     pub delete: bool,
+    pub mode: WriteMode,
     pub schema: Arc<Schema>,
 }
 
 impl PartialEq for Group {
     fn eq(&self, other: &Self) -> bool {
         self.delete == other.delete
+            && self.mode == other.mode
             && self.table == other.table
             && (Arc::ptr_eq(&self.schema, &other.schema) || self.schema == other.schema)
     }
@@ -166,7 +168,8 @@ impl Builder {
 
     /// Adds a row (`piece` is a tuple for writes, a key term for deletes). Returns `false`
     /// when the row alone is above the limit.
-    pub fn push(&mut self, group: &Group, mode: WriteMode, piece: &str, record: usize) -> bool {
+    pub fn push(&mut self, group: &Group, piece: &str, record: usize) -> bool {
+        let mode = group.mode;
         let same = self.current.as_ref().is_some_and(|o| {
             o.group == *group && o.sql.len() + piece.len() + 4 + o.tail.len() <= self.limit
         });
@@ -277,12 +280,13 @@ mod tests {
         let g = Group {
             table: "`d`.`t`".into(),
             delete: false,
+            mode: WriteMode::Upsert,
             schema: s.clone(),
         };
         let mut b = Builder::new(120);
         for i in 0..5 {
             let t = row_tuple(&[Value::Int(i), Value::from("it's")]).unwrap();
-            assert!(b.push(&g, WriteMode::Upsert, &t, i as usize));
+            assert!(b.push(&g, &t, i as usize));
         }
         b.close();
         assert!(b.statements.len() > 1);
@@ -300,7 +304,7 @@ mod tests {
             .collect();
         assert_eq!(all, vec![0, 1, 2, 3, 4]);
         let mut tiny = Builder::new(10);
-        assert!(!tiny.push(&g, WriteMode::Insert, "(1,'x')", 0));
+        assert!(!tiny.push(&g, "(1,'x')", 0));
     }
 
     #[test]
@@ -308,16 +312,18 @@ mod tests {
         let g = Group {
             table: "`t`".into(),
             delete: true,
+            mode: WriteMode::Upsert,
             schema: schema(&["a"]),
         };
         let mut b = Builder::new(1000);
-        b.push(&g, WriteMode::Upsert, "1", 0);
-        b.push(&g, WriteMode::Upsert, "2", 1);
+        b.push(&g, "1", 0);
+        b.push(&g, "2", 1);
         b.close();
         assert_eq!(b.statements[0].sql, "DELETE FROM `t` WHERE `a` IN (1,2)");
         let g = Group {
             table: "`t`".into(),
             delete: true,
+            mode: WriteMode::Upsert,
             schema: schema(&["a", "b"]),
         };
         let term = key_term(
@@ -326,8 +332,8 @@ mod tests {
         )
         .unwrap();
         let mut b = Builder::new(1000);
-        b.push(&g, WriteMode::Upsert, &term, 0);
-        b.push(&g, WriteMode::Upsert, &term, 1);
+        b.push(&g, &term, 0);
+        b.push(&g, &term, 1);
         b.close();
         assert_eq!(
             b.statements[0].sql,
