@@ -62,9 +62,9 @@ pub async fn show(
 
 fn update_overall(bar: &ProgressBar, board: &Board) {
     let (_, _, processed, total, _) = board.overall();
+    bar.set_message(board.describe_overall());
     bar.set_length(total.unwrap_or(processed).max(1));
     bar.set_position(processed);
-    bar.set_message(board.describe_overall());
 }
 
 fn on_event(
@@ -96,15 +96,24 @@ fn on_event(
             if view.state != UnitState::Running {
                 return;
             }
-            let bar = bars.entry(unit.clone()).or_insert_with(|| {
-                let b = multi.add(ProgressBar::new(1).with_style(unit_style()));
-                b.set_prefix(shorten(&unit, 20));
-                b
-            });
             let processed = view.processed();
-            bar.set_length(view.progress.estimated_total.unwrap_or(processed).max(1));
-            bar.set_position(processed);
-            bar.set_message(view.describe());
+            let length = view.progress.estimated_total.unwrap_or(processed).max(1);
+            match bars.get(&unit) {
+                Some(bar) => {
+                    bar.set_message(view.describe());
+                    bar.set_length(length);
+                    bar.set_position(processed);
+                }
+                None => {
+                    // Fully set up before it is shown, so it never flashes empty.
+                    let bar = ProgressBar::hidden().with_style(unit_style());
+                    bar.set_prefix(shorten(&unit, 20));
+                    bar.set_length(length);
+                    bar.set_position(processed);
+                    bar.set_message(view.describe());
+                    bars.insert(unit.clone(), multi.add(bar));
+                }
+            }
         }
         Change::State(UnitState::Pending) => {}
     }

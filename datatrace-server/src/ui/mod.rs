@@ -66,13 +66,12 @@ impl Printer {
 
     /// Prints one line on stderr.
     pub fn line(&self, text: &str) {
+        let print = || {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        };
         match &self.multi {
-            Some(m) if !m.is_hidden() => {
-                let _ = m.println(text);
-            }
-            _ => {
-                let _ = writeln!(std::io::stderr(), "{text}");
-            }
+            Some(m) => m.suspend(print),
+            None => print(),
         }
     }
 
