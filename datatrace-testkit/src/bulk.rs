@@ -17,7 +17,7 @@
 //! bulk items fail with a given status (429 `es_rejected_execution_exception`, 503, 400).
 //!
 //! Limits: gzip request bodies are not decompressed (they are answered with HTTP 400);
-//! request bodies must carry `Content-Length` or be chunked.
+//! request bodies must carry `Content-Length` (chunked bodies close the connection).
 //!
 //! ```no_run
 //! let ep = datatrace_testkit::bulk::BulkEndpoint::start();
@@ -200,13 +200,10 @@ async fn serve(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
             return Ok(());
         };
         let (status, body) = if req.gzip {
-            (
+            err(
                 400,
-                error_body(
-                    "illegal_argument_exception",
-                    "the bulk endpoint does not decompress gzip bodies",
-                    400,
-                ),
+                "illegal_argument_exception",
+                "the bulk endpoint does not decompress gzip bodies",
             )
         } else {
             route(&req, shared)
@@ -269,40 +266,17 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Resul
             _ => {}
         }
     }
-    let body = if chunked {
-        let mut body = Vec::new();
-        loop {
-            let line_end = loop {
-                if let Some(i) = find(buf, b"\r\n") {
-                    break i;
-                }
-                if !fill(sock, buf).await? {
-                    return Ok(None);
-                }
-            };
-            let size_text = String::from_utf8_lossy(&buf[..line_end]).into_owned();
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
-                .unwrap_or(0);
-            buf.drain(..line_end + 2);
-            while buf.len() < size + 2 {
-                if !fill(sock, buf).await? {
-                    return Ok(None);
-                }
-            }
-            body.extend_from_slice(&buf[..size]);
-            buf.drain(..size + 2);
-            if size == 0 {
-                break body;
-            }
+    if chunked {
+        return Err(std::io::Error::other(
+            "chunked request bodies are not supported",
+        ));
+    }
+    while buf.len() < len {
+        if !fill(sock, buf).await? {
+            return Ok(None);
         }
-    } else {
-        while buf.len() < len {
-            if !fill(sock, buf).await? {
-                return Ok(None);
-            }
-        }
-        buf.drain(..len).collect()
-    };
+    }
+    let body = buf.drain(..len).collect();
     Ok(Some(Request {
         method,
         path: path.to_string(),
@@ -323,6 +297,11 @@ fn phrase(status: u16) -> &'static str {
         503 => "Service Unavailable",
         _ => "Unknown",
     }
+}
+
+/// An Elasticsearch-style error answer.
+fn err(status: u16, ty: &str, reason: &str) -> (u16, Vec<u8>) {
+    (status, error_body(ty, reason, status))
 }
 
 fn error_body(ty: &str, reason: &str, status: u16) -> Vec<u8> {
@@ -361,13 +340,10 @@ fn route(req: &Request, shared: &Shared) -> (u16, Vec<u8>) {
         ("PUT", [index]) => {
             let mut idx = shared.indices.lock().unwrap_or_else(|e| e.into_inner());
             if idx.contains_key(*index) {
-                return (
+                return err(
                     400,
-                    error_body(
-                        "resource_already_exists_exception",
-                        &format!("index [{index}] already exists"),
-                        400,
-                    ),
+                    "resource_already_exists_exception",
+                    &format!("index [{index}] already exists"),
                 );
             }
             let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
@@ -388,13 +364,10 @@ fn route(req: &Request, shared: &Shared) -> (u16, Vec<u8>) {
                 .cloned()
                 .or_else(|| (shared.corpus.0 > 0).then(corpus_index));
             match known {
-                None => (
+                None => err(
                     404,
-                    error_body(
-                        "index_not_found_exception",
-                        &format!("no such index [{index}]"),
-                        404,
-                    ),
+                    "index_not_found_exception",
+                    &format!("no such index [{index}]"),
                 ),
                 Some(def) => {
                     let mappings = def
@@ -411,13 +384,10 @@ fn route(req: &Request, shared: &Shared) -> (u16, Vec<u8>) {
                 }
             }
         }
-        _ => (
+        _ => err(
             400,
-            error_body(
-                "illegal_argument_exception",
-                &format!("no handler for {m} {}", req.path),
-                400,
-            ),
+            "illegal_argument_exception",
+            &format!("no handler for {m} {}", req.path),
         ),
     }
 }
@@ -470,7 +440,7 @@ fn bulk(req: &Request, default_index: Option<&str>, shared: &Shared) -> (u16, Ve
             Ok(a) => a,
             Err(e) => {
                 let reason = format!("Malformed action/metadata line [{}]: {e}", n + 1);
-                return (400, error_body("illegal_argument_exception", &reason, 400));
+                return err(400, "illegal_argument_exception", &reason);
             }
         };
         let (name, meta) = match action {
@@ -484,23 +454,15 @@ fn bulk(req: &Request, default_index: Option<&str>, shared: &Shared) -> (u16, Ve
             Action {
                 delete: Some(m), ..
             } => ("delete", m),
-            _ => {
-                return (
-                    400,
-                    error_body("illegal_argument_exception", "Unknown action", 400),
-                )
-            }
+            _ => return err(400, "illegal_argument_exception", "Unknown action"),
         };
         let mut parse_error = None;
         if name != "delete" {
             let Some(doc) = lines.next() else {
-                return (
+                return err(
                     400,
-                    error_body(
-                        "illegal_argument_exception",
-                        "The bulk request must be terminated by a newline [\\n]",
-                        400,
-                    ),
+                    "illegal_argument_exception",
+                    "The bulk request must be terminated by a newline [\\n]",
                 );
             };
             if let Err(e) = serde_json::from_slice::<IgnoredAny>(doc) {
