@@ -1,0 +1,7 @@
+//! The built `datatrace` binary against the testkit's MariaDB and osmem-server (one test
+//! binary, so the servers start once).
+
+mod common;
+mod directions;
+mod recovery;
+mod validate;
