@@ -83,6 +83,8 @@ pub struct EsSink {
     creating: tokio::sync::Mutex<()>,
     restores: Mutex<Vec<Restore>>,
     counters: Counters,
+    /// Size of the last full request body, to size the next one.
+    last_body: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for EsSink {
@@ -109,6 +111,7 @@ impl EsSink {
             creating: tokio::sync::Mutex::new(()),
             restores: Mutex::new(Vec::new()),
             counters: Counters::default(),
+            last_body: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -192,6 +195,14 @@ impl EsSink {
             .contains(index)
     }
 
+    /// The capacity to reserve for a request body: the size of the last full request, so
+    /// bodies are neither regrown nor hugely over-allocated.
+    fn body_capacity(&self) -> usize {
+        let last = self.last_body.load(Ordering::Relaxed);
+        let guess = if last == 0 { 1 << 20 } else { last + last / 8 };
+        guess.min(self.cfg.max_bytes + 64 * 1024)
+    }
+
     fn version_of(&self, record: &Record) -> Result<Option<u64>, String> {
         let Some(src) = &self.cfg.version else {
             return Ok(None);
@@ -231,7 +242,7 @@ impl EsSink {
     ) -> Vec<Chunk> {
         let cfg = &self.cfg;
         let mut chunks = Vec::new();
-        let mut buf: Vec<u8> = Vec::with_capacity(cfg.max_bytes.min(8 << 20) + 4096);
+        let mut buf: Vec<u8> = Vec::with_capacity(self.body_capacity());
         let mut entries: Vec<Entry> = Vec::new();
         let mut last_plan: Option<(Arc<Schema>, Arc<DocPlan>)> = None;
         let mut id = String::new();
@@ -312,7 +323,7 @@ impl EsSink {
                         body: Bytes::from(std::mem::take(&mut buf)),
                         entries: std::mem::take(&mut entries),
                     });
-                    buf = Vec::with_capacity(cfg.max_bytes.min(8 << 20) + 4096);
+                    buf = Vec::with_capacity(self.body_capacity());
                     buf.extend_from_slice(&tail);
                     entries.push(Entry {
                         start: 0,
@@ -326,11 +337,12 @@ impl EsSink {
                         });
                     }
                 } else {
+                    self.last_body.store(buf.len(), Ordering::Relaxed);
                     chunks.push(Chunk {
                         body: Bytes::from(std::mem::take(&mut buf)),
                         entries: std::mem::take(&mut entries),
                     });
-                    buf = Vec::with_capacity(cfg.max_bytes.min(8 << 20) + 4096);
+                    buf = Vec::with_capacity(self.body_capacity());
                 }
             }
         }

@@ -257,3 +257,38 @@ async fn missing_index_is_named() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contexts_are_released_when_a_read_fails() {
+    let index = make_index(50, 1);
+    for method in [ReadMethod::Pit, ReadMethod::Scroll] {
+        let cfg = SourceConfig {
+            query: Some(json!({"no_such_query_type": {}})),
+            slices: 2,
+            method,
+            ..SourceConfig::new(index.clone())
+        };
+        let source = Arc::new(EsSource::connect(&conn(&osmem().url()), cfg).await.unwrap());
+        let e = Pipeline::new(
+            index.as_str(),
+            source.clone(),
+            Arc::new(CollectingSink::new()),
+        )
+        .config(PipelineConfig {
+            read_parallelism: 2,
+            ..Default::default()
+        })
+        .run()
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(&index) && e.contains("HTTP 400"), "{e}");
+        let history = source.pit_history();
+        if method == ReadMethod::Pit {
+            assert!(!history.is_empty());
+        }
+        assert!(history.iter().all(|(_, closed)| *closed), "{history:?}");
+        let open = open_pits();
+        assert!(history.iter().all(|(id, _)| !open.contains(id)));
+    }
+}
