@@ -61,10 +61,10 @@ pub async fn show(
 }
 
 fn update_overall(bar: &ProgressBar, board: &Board) {
-    let (_, _, processed, total, _) = board.overall();
+    let o = board.overall();
     bar.set_message(board.describe_overall());
-    bar.set_length(total.unwrap_or(processed).max(1));
-    bar.set_position(processed);
+    bar.set_length(o.total.unwrap_or(o.processed).max(1));
+    bar.set_position(o.processed);
 }
 
 fn on_event(

@@ -72,6 +72,21 @@ pub struct Board {
     estimates: BTreeMap<String, Option<u64>>,
 }
 
+/// The figures over all units of a job.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Overall {
+    /// Units in all.
+    pub units: usize,
+    /// Units done (before or during this run).
+    pub done: usize,
+    /// Records handled (written, rejected, filtered).
+    pub processed: u64,
+    /// Records expected in all, when every unit's estimate is known.
+    pub total: Option<u64>,
+    /// Records per second of the running units.
+    pub rate: f64,
+}
+
 /// What an event changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -138,8 +153,8 @@ impl Board {
         }
     }
 
-    /// Units in all, finished units, records handled, and the total if every unit's is known.
-    pub fn overall(&self) -> (usize, usize, u64, Option<u64>, f64) {
+    /// The figures over all units.
+    pub fn overall(&self) -> Overall {
         let total_units = self.estimates.len();
         let done = self
             .units
@@ -154,12 +169,24 @@ impl Board {
             .filter(|u| u.state == UnitState::Running)
             .map(|u| u.progress.rate)
             .sum();
-        (total_units, done, processed, total, rate)
+        Overall {
+            units: total_units,
+            done,
+            processed,
+            total,
+            rate,
+        }
     }
 
     /// `2/3 units done, 245,000/300,000 rows (81%), 50.1k rows/s, ETA 1.1s`.
     pub fn describe_overall(&self) -> String {
-        let (units, done, processed, total, rate) = self.overall();
+        let Overall {
+            units,
+            done,
+            processed,
+            total,
+            rate,
+        } = self.overall();
         let mut s = format!("{done}/{units} units done, ");
         match total {
             Some(t) if t > 0 => s.push_str(&format!(
@@ -177,5 +204,63 @@ impl Board {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(unit: &str, kind: ProgressKind) -> ProgressEvent {
+        ProgressEvent {
+            job: "j".into(),
+            unit: unit.into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn folds_events_and_counts_units_done_before() {
+        let mut board = Board::new(&[
+            UnitInfo {
+                name: "a".into(),
+                estimated_rows: Some(1000),
+                state_before: UnitState::Done,
+            },
+            UnitInfo {
+                name: "b".into(),
+                estimated_rows: Some(3000),
+                state_before: UnitState::Pending,
+            },
+        ]);
+        let (unit, change) = board.apply(&event(
+            "b",
+            ProgressKind::State {
+                state: UnitState::Running,
+                error: None,
+            },
+        ));
+        assert_eq!(
+            (unit.as_str(), change),
+            ("b", Change::State(UnitState::Running))
+        );
+        board.apply(&event(
+            "b",
+            ProgressKind::Progress(UnitProgress {
+                written: 1000,
+                rejected: 500,
+                rate: 500.0,
+                estimated_total: Some(3000),
+                ..Default::default()
+            }),
+        ));
+        assert_eq!(
+            board.units["b"].describe(),
+            "1,500/3,000 rows (50%), 500 rows/s, ETA 3.0s, 500 rejected"
+        );
+        assert_eq!(
+            board.describe_overall(),
+            "1/2 units done, 2,500/4,000 rows (62%), 500 rows/s, ETA 3.0s"
+        );
     }
 }

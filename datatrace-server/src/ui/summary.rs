@@ -131,3 +131,70 @@ fn overall_state(report: &JobReport) -> String {
         "stopped".into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use datatrace_core::RunReport;
+
+    use super::*;
+
+    fn report(unit: &str, status: RunStatus, resumed: bool, written: u64) -> RunReport {
+        RunReport {
+            unit: unit.into(),
+            status,
+            resumed,
+            read: written + 1,
+            written,
+            rejected: 1,
+            dead_lettered: 1,
+            filtered: 0,
+            retried: 0,
+            bytes: 0,
+            duration: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn renders_a_table_with_totals_and_hints() {
+        let r = JobReport {
+            job: "j".into(),
+            units: vec![
+                UnitResult {
+                    unit: "shop.orders".into(),
+                    state: UnitState::Done,
+                    report: Some(report("shop.orders", RunStatus::Completed, true, 2000)),
+                    error: None,
+                },
+                UnitResult {
+                    unit: "shop.users".into(),
+                    state: UnitState::Done,
+                    report: Some(report("shop.users", RunStatus::AlreadyDone, false, 0)),
+                    error: None,
+                },
+                UnitResult {
+                    unit: "shop.items".into(),
+                    state: UnitState::Failed,
+                    report: None,
+                    error: Some("unit shop.items: sink failed: boom".into()),
+                },
+            ],
+            duration: Duration::from_secs(4),
+        };
+        let text = render(&r, "job.toml", "dl.ndjson");
+        assert_eq!(
+            text,
+            "unit         state            read  written  rejected  duration  rows/s\n\
+             shop.orders  done (resumed)  2,001    2,000         1      2.0s    1000\n\
+             shop.users   done before         -        -         -         -       -\n\
+             shop.items   failed              -        -         -         -       -\n\
+             -----------------------------------------------------------------------\n\
+             total        failed          2,001    2,000         1      4.0s     500\n\
+             unit shop.items failed: unit shop.items: sink failed: boom\n\
+             1 record(s) went to the dead-letter queue dl.ndjson: see `datatrace dlq list job.toml`\n\
+             fix the cause and run `datatrace run job.toml` again: finished units are skipped, \
+             the others resume from their checkpoints\n"
+        );
+    }
+}

@@ -182,3 +182,55 @@ fn generator_to_mysql_writes_one_table_per_unit() {
         );
     }
 }
+
+#[test]
+fn transforms_shape_the_documents_and_the_created_mapping() {
+    let dir = workdir("transforms");
+    let src = source_db(50);
+    let prefix = unique_name("dtx");
+    let job = format!(
+        "name = \"tx\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"users\"]\n\
+         [target]\ntype = \"elasticsearch\"\nurl = \"{}\"\nindex = \"{{prefix}}-{{table}}\"\nprefix = \"{prefix}\"\n\
+         refresh = \"wait_for\"\n\
+         [[transforms]]\ntype = \"rename\"\nfields = {{ name = \"login\" }}\n\
+         [[transforms]]\ntype = \"drop\"\nfields = [\"note\"]\n\
+         [[transforms]]\ntype = \"filter\"\nwhere = {{ field = \"active\", op = \"=\", value = true }}\n\
+         [[transforms]]\ntype = \"set\"\nfield = \"origin\"\nvalue = \"crm\"\n",
+        mariadb().url_for(&src),
+        osmem().url()
+    );
+    let out = datatrace(&dir, &job, &["run", "job.toml"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let index = format!("{prefix}-users");
+    let mapping = osmem()
+        .request("GET", &format!("/{index}/_mapping"), None)
+        .json();
+    let props = &mapping[&index]["mappings"]["properties"];
+    assert!(
+        props.get("login").is_some(),
+        "created from the transformed schema: {mapping}"
+    );
+    assert!(props.get("origin").is_some(), "{mapping}");
+    assert!(
+        props.get("name").is_none() && props.get("note").is_none(),
+        "{mapping}"
+    );
+    osmem().request("POST", &format!("/{index}/_refresh"), None);
+    let found = osmem()
+        .request("GET", &format!("/{index}/_search?size=100&sort=id"), None)
+        .json();
+    let hits = found["hits"]["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 25, "odd ids are active: {found}");
+    for h in hits {
+        let doc = &h["_source"];
+        let id = doc["id"].as_i64().unwrap();
+        assert_eq!(id % 2, 1);
+        assert_eq!(doc["login"], format!("user{id}"));
+        assert_eq!(doc["origin"], "crm");
+        assert!(
+            doc.get("note").is_none() && doc.get("name").is_none(),
+            "{doc}"
+        );
+    }
+}
