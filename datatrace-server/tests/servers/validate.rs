@@ -179,3 +179,71 @@ fn passwords_from_the_environment_never_show() {
         "{stdout}{stderr}"
     );
 }
+
+#[test]
+fn validate_checks_mysql_targets_before_the_run() {
+    let dir = workdir("mysql-target");
+    let src = source_db(2);
+    let dst = mariadb().create_database("dtnotab");
+    let job = |target: &str| {
+        format!(
+            "name = \"j\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"users\"]\n\
+             [target]\ntype = \"mysql\"\n{target}\n",
+            mariadb().url_for(&src)
+        )
+    };
+    let out = datatrace(
+        &dir,
+        &job(&format!(
+            "url = \"{}\"\ncreate_table = false",
+            mariadb().url_for(&dst)
+        )),
+        &["validate", "job.toml"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: job.toml: target.table: selecting table {dst}.users: table not found: Table \
+             '{dst}.users' doesn't exist (create_table = false: the target table must exist)\n"
+        )
+    );
+    let out = datatrace(
+        &dir,
+        &job(&format!("url = \"{}\"", mariadb().url_for(&src))),
+        &["validate", "job.toml"],
+    );
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: job.toml: target: the target table {src}.users is the source table: write to \
+             another database or set `table` (e.g. \"{{table}}_copy\")\n"
+        )
+    );
+    let out = datatrace(
+        &dir,
+        &job(&format!("url = \"{}\"", mariadb().url())),
+        &["validate", "job.toml"],
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "error: job.toml: target: no target database: name one in the URL (mysql://host:3306/db) or in `database`\n"
+    );
+    let out = datatrace(&dir, &job("url = 5"), &["validate", "job.toml"]);
+    assert_eq!(
+        text(&out.stderr),
+        "error: job.toml: target.url: expected a string, found integer `5`\n"
+    );
+    let out = datatrace(
+        &dir,
+        &job(&format!(
+            "url = \"{}\"\ntable = \"{{tbl}}\"",
+            mariadb().url()
+        )),
+        &["validate", "job.toml"],
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "error: job.toml: target.table: unknown placeholder {tbl} in \"{tbl}\": expected {table} or {db}\n"
+    );
+}
