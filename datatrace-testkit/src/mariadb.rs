@@ -109,6 +109,7 @@ impl MariaDb {
             .args([
                 "--no-defaults",
                 "--default-character-set=utf8mb4",
+                "--skip-ssl",
                 "--connect-timeout=30",
                 "-h",
             ])
