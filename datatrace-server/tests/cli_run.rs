@@ -313,6 +313,41 @@ fn ctrl_c_stops_gracefully_and_the_next_run_resumes() {
     assert_eq!(written_of(&stdout, "b"), 40_000, "{stdout}");
 }
 
+#[test]
+fn sigterm_stops_gracefully_too() {
+    let dir = workdir("sigterm");
+    write_job(
+        &dir,
+        "name = \"gen\"\n[source]\ntype = \"generator\"\nrows = 100000\n[target]\ntype = \"discard\"\n\
+         [settings]\nbatch_size = 500\nrate_limit = { records_per_sec = 5000 }\n",
+    );
+    let child = Command::new(BIN)
+        .args(["run", "job.toml"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !dir.join(".datatrace/gen/generated.json").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 130, "{stdout}{}", text(&out.stderr));
+    assert_eq!(row(&stdout, "generated")[1], "stopped", "{stdout}");
+}
+
 /// The cells of a unit's summary row (columns are separated by two spaces or more):
 /// unit, state, read, written, rejected, duration, rows/s.
 fn row(summary: &str, unit: &str) -> Vec<String> {
