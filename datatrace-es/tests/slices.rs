@@ -292,3 +292,52 @@ async fn contexts_are_released_when_a_read_fails() {
         assert!(history.iter().all(|(id, _)| !open.contains(id)));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elasticsearch_pit_api_against_the_bulk_endpoint() {
+    // The testkit's bulk endpoint answers like Elasticsearch 8: `_pit` with `id`, `_shard_doc`.
+    use datatrace_testkit::bulk::BulkEndpoint;
+    let ep = BulkEndpoint::with_corpus(2_345, 200);
+    for slices in [1, 2, 4] {
+        let cfg = SourceConfig {
+            slices,
+            page_size: 100,
+            ..SourceConfig::new("corpus")
+        };
+        let source = Arc::new(EsSource::connect(&conn(&ep.url()), cfg).await.unwrap());
+        assert_eq!(
+            source
+                .inferred_schema()
+                .await
+                .unwrap()
+                .column("price")
+                .unwrap()
+                .data_type,
+            datatrace_core::DataType::Float
+        );
+        let sink = Arc::new(CollectingSink::new());
+        let before = ep.stats();
+        Pipeline::new("corpus", source, sink.clone())
+            .config(PipelineConfig {
+                read_parallelism: slices,
+                ..Default::default()
+            })
+            .run()
+            .await
+            .unwrap();
+        let seen = ids_of(&sink);
+        assert_eq!(seen.len(), 2_345);
+        assert!(seen.values().all(|&c| c == 1));
+        let after = ep.stats();
+        assert_eq!(
+            after.pits_opened - before.pits_opened,
+            1,
+            "one PIT shared by the slices"
+        );
+        assert_eq!(
+            after.pits_closed - before.pits_closed,
+            1,
+            "and closed with DELETE /_pit"
+        );
+    }
+}

@@ -51,6 +51,10 @@ pub struct BulkStats {
     pub failed_items: u64,
     /// Search pages answered.
     pub searches: u64,
+    /// Point-in-times opened (`POST /idx/_pit`) and closed (`DELETE /_pit` with an `id`).
+    pub pits_opened: u64,
+    /// See `pits_opened`.
+    pub pits_closed: u64,
 }
 
 #[derive(Default)]
@@ -60,6 +64,7 @@ struct Shared {
     bytes: AtomicU64,
     failed: AtomicU64,
     searches: AtomicU64,
+    pits: [AtomicU64; 2],
     seq: AtomicU64,
     /// Injected item failures: status << 32 | millionths.
     item_error: AtomicU64,
@@ -142,6 +147,8 @@ impl BulkEndpoint {
             bytes: s.bytes.load(Ordering::Relaxed),
             failed_items: s.failed.load(Ordering::Relaxed),
             searches: s.searches.load(Ordering::Relaxed),
+            pits_opened: s.pits[0].load(Ordering::Relaxed),
+            pits_closed: s.pits[1].load(Ordering::Relaxed),
         }
     }
 
@@ -326,8 +333,18 @@ fn route(req: &Request, shared: &Shared) -> (u16, Vec<u8>) {
         ("GET" | "HEAD", []) => (200, root_body()),
         ("POST" | "PUT", ["_bulk"]) => bulk(req, None, shared),
         ("POST" | "PUT", [index, "_bulk"]) => bulk(req, Some(index), shared),
-        ("POST", [_, "_pit"]) => (200, br#"{"id":"cGl0LWJ1bGstZW5kcG9pbnQ="}"#.to_vec()),
-        ("DELETE", ["_pit"]) => (200, br#"{"succeeded":true,"num_freed":1}"#.to_vec()),
+        ("POST", [_, "_pit"]) => {
+            shared.pits[0].fetch_add(1, Ordering::Relaxed);
+            (200, br#"{"id":"cGl0LWJ1bGstZW5kcG9pbnQ="}"#.to_vec())
+        }
+        ("DELETE", ["_pit"]) => {
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            if body.get("id").and_then(|i| i.as_str()).is_none() {
+                return err(400, "action_request_validation_exception", "id is missing");
+            }
+            shared.pits[1].fetch_add(1, Ordering::Relaxed);
+            (200, br#"{"succeeded":true,"num_freed":1}"#.to_vec())
+        }
         ("POST" | "GET", ["_search"]) => search(req, shared),
         ("POST" | "GET", [_, "_count"]) => (
             200,
@@ -584,11 +601,18 @@ fn corpus_doc(out: &mut Vec<u8>, i: u64, bytes: usize) {
     let _ = serde_json::to_writer(&mut *out, &doc);
 }
 
-/// A point-in-time search page over the corpus: documents `i` with `i % max == slice`,
+/// A point-in-time search page (a `pit.id` is required) over the corpus: documents `i` with `i % max == slice`,
 /// sorted by `i` (the sort value), after `search_after`.
 fn search(req: &Request, shared: &Shared) -> (u16, Vec<u8>) {
     shared.searches.fetch_add(1, Ordering::Relaxed);
     let q: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    if q.pointer("/pit/id").and_then(|i| i.as_str()).is_none() {
+        return err(
+            400,
+            "illegal_argument_exception",
+            "this endpoint searches only with a pit",
+        );
+    }
     let size = q.get("size").and_then(|s| s.as_u64()).unwrap_or(10);
     let (slice, max) = (
         q.pointer("/slice/id").and_then(|s| s.as_u64()).unwrap_or(0),
@@ -690,7 +714,7 @@ mod tests {
             &ep,
             "POST",
             "/_search",
-            Some(r#"{"size":10,"slice":{"id":1,"max":2},"search_after":[3]}"#),
+            Some(r#"{"size":10,"pit":{"id":"x"},"slice":{"id":1,"max":2},"search_after":[3]}"#),
         )
         .json();
         let hits = page["hits"]["hits"].as_array().unwrap();
