@@ -503,3 +503,84 @@ impl SourceConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_file_sections_parse_with_defaults_and_refuse_typos() {
+        let sink: SinkConfig = serde_json::from_str(
+            r#"{"index": "{prefix}-{table}-{now:yyyy.MM}", "prefix": "dt", "action": "upsert",
+                "max_docs": 500, "refresh": "wait_for", "version": null,
+                "mapping": {"decimal": "keyword", "json": "flattened", "dynamic": "strict"},
+                "settings": {"shards": 3, "replicas": 0, "extra": {"refresh_interval": "30s"}},
+                "bulk_load": true}"#,
+        )
+        .unwrap();
+        assert_eq!(sink.action, WriteAction::Upsert);
+        assert_eq!(sink.mapping.decimal, DecimalMapping::Keyword);
+        assert_eq!(sink.max_bytes, 5 * 1024 * 1024);
+        sink.validate().unwrap();
+        let v: SinkConfig =
+            serde_json::from_str(r#"{"version": {"field": "updated_at"}}"#).unwrap();
+        assert_eq!(v.version, Some(VersionSource::Field("updated_at".into())));
+        let v: SinkConfig = serde_json::from_str(r#"{"version": "position"}"#).unwrap();
+        assert_eq!(v.version, Some(VersionSource::Position));
+        let bad = SinkConfig {
+            action: WriteAction::Update,
+            ..v
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("version"));
+        assert!(
+            serde_json::from_str::<SinkConfig>(r#"{"mapping": {"decimals": "keyword"}}"#).is_err()
+        );
+        assert!(SinkConfig {
+            index: "{tabel}".into(),
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+        assert!(SinkConfig {
+            max_docs: 0,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+
+        let src: SourceConfig = serde_json::from_str(
+            r#"{"index": "logs-*", "query": {"term": {"level": "error"}}, "slices": 4,
+                "method": "scroll", "keep_alive": "10m", "extra_column": null}"#,
+        )
+        .unwrap();
+        src.validate().unwrap();
+        assert_eq!(src.extra_column, None);
+        assert_eq!(src.page_size, 1000);
+        assert!(SourceConfig::new("x").validate().is_ok());
+        assert!(SourceConfig {
+            keep_alive: "5 minutes".into(),
+            ..SourceConfig::new("x")
+        }
+        .validate()
+        .is_err());
+        assert!(SourceConfig {
+            query: Some(serde_json::json!([1])),
+            ..SourceConfig::new("x")
+        }
+        .validate()
+        .is_err());
+        assert!(SourceConfig::default().validate().is_err());
+        assert!(serde_json::from_str::<SourceConfig>(r#"{"index": "x", "page": 5}"#).is_err());
+
+        let conn: ConnectionConfig = serde_json::from_str(
+            r#"{"urls": ["https://a:9200"], "api_key": "id:key", "tls": {"verify": false},
+                "retry": {"max_attempts": 3, "initial_backoff": 100, "max_backoff": 1000}}"#,
+        )
+        .unwrap();
+        conn.validate().unwrap();
+        assert!(!conn.tls.verify);
+        let text = serde_json::to_string(&conn).unwrap();
+        let back: ConnectionConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, conn);
+    }
+}
