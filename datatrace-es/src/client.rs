@@ -45,7 +45,7 @@ pub struct ClusterInfo {
 /// Which point-in-time API the cluster has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PitApi {
-    /// Elasticsearch 7.12+: `POST /idx/_pit`, `DELETE /_pit`.
+    /// Elasticsearch 7.15+: `POST /idx/_pit`, `DELETE /_pit`.
     Elasticsearch,
     /// OpenSearch 2.4+: `POST /idx/_search/point_in_time`, `DELETE /_search/point_in_time`.
     OpenSearch,
@@ -92,12 +92,13 @@ impl ClusterInfo {
     }
 
     /// The point-in-time API, if this version has one usable for sliced `search_after`
-    /// reads: Elasticsearch 7.12+ (`_pit` exists since 7.10, but the `_shard_doc` tiebreaker
-    /// only since 7.12; 7.10 and 7.11 read with scroll) and OpenSearch 2.4+.
+    /// reads: Elasticsearch 7.15+ (`_pit` exists since 7.10, the `_shard_doc` tiebreaker since
+    /// 7.12 and slicing under a point-in-time since 7.15; older versions read with scroll)
+    /// and OpenSearch 2.4+.
     pub fn pit_api(&self) -> Option<PitApi> {
         let (ma, mi, _) = self.semver;
         match self.flavor {
-            Flavor::Elasticsearch if (ma, mi) >= (7, 12) => Some(PitApi::Elasticsearch),
+            Flavor::Elasticsearch if (ma, mi) >= (7, 15) => Some(PitApi::Elasticsearch),
             Flavor::OpenSearch if (ma, mi) >= (2, 4) => Some(PitApi::OpenSearch),
             _ => None,
         }
@@ -528,9 +529,11 @@ mod tests {
         assert_eq!(i.to_string(), "Elasticsearch 8.13.4");
         let es7 = br#"{"version":{"number":"7.11.2"}}"#;
         assert_eq!(ClusterInfo::parse(es7).unwrap().pit_api(), None);
-        let es712 = br#"{"version":{"number":"7.12.0"}}"#;
+        let es714 = br#"{"version":{"number":"7.14.2"}}"#;
+        assert_eq!(ClusterInfo::parse(es714).unwrap().pit_api(), None);
+        let es715 = br#"{"version":{"number":"7.15.0"}}"#;
         assert_eq!(
-            ClusterInfo::parse(es712).unwrap().pit_api(),
+            ClusterInfo::parse(es715).unwrap().pit_api(),
             Some(PitApi::Elasticsearch)
         );
         assert!(ClusterInfo::parse(b"{}").is_err());

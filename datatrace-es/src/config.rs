@@ -396,7 +396,7 @@ impl SinkConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadMethod {
-    /// Point-in-time + `search_after` where the cluster has it (Elasticsearch 7.12+,
+    /// Point-in-time + `search_after` where the cluster has it (Elasticsearch 7.15+,
     /// OpenSearch 2.4+), scroll otherwise.
     #[default]
     Auto,

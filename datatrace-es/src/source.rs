@@ -31,7 +31,7 @@ enum Reader {
 /// tiebreaker (`_shard_doc` on Elasticsearch, `_id` on OpenSearch, or the configured
 /// field), and checkpoints after every page with the last hit's sort values. A resumed part
 /// opens a new point-in-time and continues after those values. Where the cluster has no
-/// point-in-time (Elasticsearch before 7.12, OpenSearch before 2.4) or `method` is
+/// point-in-time (Elasticsearch before 7.15, OpenSearch before 2.4) or `method` is
 /// `scroll`, each slice is a sliced scroll; a resumed scroll restarts its slice and skips
 /// the hits already delivered (exact only if the index did not change meanwhile).
 ///
@@ -66,7 +66,7 @@ impl EsSource {
             (_, Some(api)) => Reader::Pit(SharedPit::new(api, &cfg.index, &cfg.keep_alive)),
             (ReadMethod::Pit, None) => {
                 return Err(EsError::Config(format!(
-                    "method pit: {} has no point-in-time API (Elasticsearch 7.12+ or OpenSearch 2.4+ needed); use scroll",
+                    "method pit: {} has no point-in-time API (Elasticsearch 7.15+ or OpenSearch 2.4+ needed); use scroll",
                     client.info()
                 )))
             }
