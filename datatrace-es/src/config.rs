@@ -432,6 +432,10 @@ pub struct SourceConfig {
     /// and `_id` on OpenSearch. A unique field of your own keeps resumes exact across
     /// point-in-time contexts on Elasticsearch (see the README).
     pub tiebreaker: Option<String>,
+    /// A numeric field with doc values to cut slices by (`slice.field`); by default the
+    /// cluster's own partitioning (Lucene ids under a point-in-time on Elasticsearch, which
+    /// a new point-in-time may cut differently).
+    pub slice_field: Option<String>,
     /// The name of the document id column (the primary key).
     pub id_column: String,
     /// The JSON column for top-level fields that are not in the mapping (`None` drops them).
@@ -456,6 +460,7 @@ impl Default for SourceConfig {
             method: ReadMethod::Auto,
             keep_alive: "5m".into(),
             tiebreaker: None,
+            slice_field: None,
             id_column: "_id".into(),
             extra_column: Some("_extra".into()),
             raw: false,

@@ -146,7 +146,11 @@ impl EsSource {
         }
         b.insert("sort".into(), self.sort());
         if slice.1 > 1 {
-            b.insert("slice".into(), json!({"id": slice.0, "max": slice.1}));
+            let mut sl = json!({"id": slice.0, "max": slice.1});
+            if let Some(f) = &self.cfg.slice_field {
+                sl["field"] = json!(f);
+            }
+            b.insert("slice".into(), sl);
         }
         if !self.uses_scroll() {
             b.insert("track_total_hits".into(), json!(false));

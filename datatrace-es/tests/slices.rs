@@ -341,3 +341,19 @@ async fn elasticsearch_pit_api_against_the_bulk_endpoint() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_tiebreaker_and_slice_field() {
+    let index = make_index(700, 2);
+    let cfg = SourceConfig {
+        slices: 3,
+        page_size: 64,
+        tiebreaker: Some("i".into()),
+        slice_field: Some("i".into()),
+        ..SourceConfig::new(index.clone())
+    };
+    let (sink, _) = read_all(&index, cfg, 3).await;
+    let seen = ids_of(&sink);
+    assert_eq!(seen.len(), 700);
+    assert!(seen.values().all(|&c| c == 1));
+}
