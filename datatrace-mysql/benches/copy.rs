@@ -25,6 +25,23 @@ fn vm_hwm_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// User + system CPU seconds of this process so far.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn checksum(db: &datatrace_testkit::MariaDb, d: &str) -> String {
     let out = db.exec(&format!("CHECKSUM TABLE `{d}`.t"));
     out.split('\t').nth(1).unwrap_or("").trim().to_string()
@@ -80,6 +97,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let cpu0 = cpu_secs();
     let report = rt.block_on(async {
         let src_conn =
             MySqlConnection::connect(&ConnectionConfig::new(db.url_for(&src)).max_connections(6))
@@ -115,6 +133,7 @@ fn main() {
             .expect("copy")
     });
     let ours = report.duration.as_secs_f64();
+    let cpu = cpu_secs() - cpu0;
     let hwm = vm_hwm_mb();
     assert_eq!(report.written, rows);
     assert_eq!(
@@ -143,7 +162,7 @@ fn main() {
     );
 
     println!(
-        "datatrace:          {rows} rows in {ours:.2} s = {:.0} rows/s, {:.1} MB/s (values), peak RSS {hwm:.0} MB",
+        "datatrace:          {rows} rows in {ours:.2} s = {:.0} rows/s, {:.1} MB/s (values), peak RSS {hwm:.0} MB, {cpu:.1} CPU s",
         rows as f64 / ours,
         report.mb_per_sec()
     );

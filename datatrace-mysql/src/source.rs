@@ -223,15 +223,16 @@ impl MySqlSource {
         values
             .into_iter()
             .zip(&self.table.key)
-            .map(|(v, &i)| {
-                decode(self.table.kinds[i], v).map_err(|e| MySqlError::Data {
+            .map(|(v, &i)| match decode(self.table.kinds[i], v) {
+                Err(DecodeError::ZeroDate(text)) => Ok(Value::String(text)),
+                other => other.map_err(|e| MySqlError::Data {
                     context: format!(
                         "table {}, key column {}",
                         self.name(),
                         self.table.schema.columns()[i].name
                     ),
                     message: format!("{e:?}"),
-                })
+                }),
             })
             .collect()
     }
@@ -277,6 +278,12 @@ impl MySqlSource {
             let kind = self.table.kinds[i];
             match decode(kind, v) {
                 Ok(v) => out.push(v),
+                // A key must stay comparable for keyset reads: zero dates in key columns
+                // are always kept as text.
+                Err(DecodeError::ZeroDate(text)) if self.table.key.contains(&i) => {
+                    self.zero_dates.fetch_add(1, Ordering::Relaxed);
+                    out.push(Value::String(text));
+                }
                 Err(DecodeError::ZeroDate(text)) if self.opts.zero_date != ZeroDate::Error => {
                     self.zero_dates.fetch_add(1, Ordering::Relaxed);
                     if self.opts.zero_date == ZeroDate::Keep {

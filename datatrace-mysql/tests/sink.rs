@@ -105,8 +105,14 @@ async fn write_modes() {
     }
     assert_eq!(rows(&d), "1\told\t1.50\n2\ttwo\t1.50\n");
     // Updates are upserts whatever the mode.
-    let opts = SinkOptions { mode: WriteMode::Insert, ..Default::default() };
-    assert_eq!(write(&d, opts, vec![rec(Op::Update, 1, "upd")]).await, vec![Outcome::Written]);
+    let opts = SinkOptions {
+        mode: WriteMode::Insert,
+        ..Default::default()
+    };
+    assert_eq!(
+        write(&d, opts, vec![rec(Op::Update, 1, "upd")]).await,
+        vec![Outcome::Written]
+    );
     assert_eq!(rows(&d), "1\tupd\t1.50\n2\ttwo\t1.50\n");
 }
 
