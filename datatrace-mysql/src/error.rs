@@ -161,20 +161,15 @@ impl MySqlError {
     }
 }
 
+/// For `?` in code that returns the core's errors: configuration errors stay configuration
+/// errors, the rest become source errors of unit `mysql` (sources and sinks of this crate name
+/// their table themselves).
 impl From<MySqlError> for datatrace_core::Error {
     fn from(e: MySqlError) -> Self {
-        let unit = match &e {
-            MySqlError::AccessDenied { context, .. }
-            | MySqlError::UnknownDatabase { context, .. }
-            | MySqlError::NoTable { context, .. }
-            | MySqlError::NoPrivilege { context, .. }
-            | MySqlError::Transient { context, .. }
-            | MySqlError::Data { context, .. }
-            | MySqlError::Server { context, .. }
-            | MySqlError::Driver { context, .. } => context.clone(),
-            MySqlError::Config(_) => return datatrace_core::Error::Config(e.to_string()),
-        };
-        datatrace_core::Error::source(unit, e)
+        if let MySqlError::Config(_) = e {
+            return datatrace_core::Error::Config(e.to_string());
+        }
+        datatrace_core::Error::source("mysql", e)
     }
 }
 

@@ -8,7 +8,9 @@
 //! few milliseconds this takes. No writes can commit while the lock is held, so every
 //! session's snapshot and the position are the same point.
 //!
-//! Without the RELOAD privilege (needed for the lock), the snapshot falls back to a single
+//! The lock waits at most 10 s (`lock_wait_timeout`) for running statements to finish (writers
+//! queue behind a waiting FTWRL). Without the RELOAD privilege, or when the lock cannot be
+//! had in time, the snapshot falls back to a single
 //! session: MariaDB reports the binlog position of that session's snapshot itself
 //! (`binlog_snapshot_file` / `binlog_snapshot_position` status), so it stays exact, only
 //! chunks are then read one after the other.
@@ -73,6 +75,9 @@ impl Drop for Lease<'_> {
     }
 }
 
+/// Seconds `FLUSH TABLES WITH READ LOCK` may wait for running statements.
+const LOCK_WAIT_SECS: u32 = 10;
+
 const START: &str = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
 
 impl Snapshot {
@@ -82,6 +87,11 @@ impl Snapshot {
         let ctx = || "opening a consistent snapshot".to_string();
         let mut lock = conn.dedicated().await?;
         lock.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .await
+            .ctx(ctx)?;
+        // FLUSH TABLES WITH READ LOCK waits for running statements, and writers queue
+        // behind it meanwhile: give up after a few seconds rather than stall the server.
+        lock.query_drop(format!("SET SESSION lock_wait_timeout = {LOCK_WAIT_SECS}"))
             .await
             .ctx(ctx)?;
         let (conns, position) = match lock.query_drop("FLUSH TABLES WITH READ LOCK").await {
@@ -94,10 +104,13 @@ impl Snapshot {
             }
             Err(e) => {
                 let e = MySqlError::from_driver(ctx(), e);
-                if !matches!(e, MySqlError::NoPrivilege { .. }) {
+                if !matches!(
+                    e,
+                    MySqlError::NoPrivilege { .. } | MySqlError::Transient { .. }
+                ) {
                     return Err(e);
                 }
-                tracing::warn!(error = %e, "no RELOAD privilege for FLUSH TABLES WITH READ LOCK: the consistent snapshot uses one session");
+                tracing::warn!(error = %e, "FLUSH TABLES WITH READ LOCK failed (no RELOAD privilege or lock wait timeout): the consistent snapshot uses one session");
                 lock.query_drop(START).await.ctx(ctx)?;
                 let position = snapshot_status(&mut lock).await?;
                 (vec![lock], position)

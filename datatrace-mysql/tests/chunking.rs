@@ -227,6 +227,14 @@ async fn date_keys_with_zero_dates() {
     let parts = copy_exactly_once(&src, "t", "d, n").await;
     assert!(parts >= 4, "{parts}");
     // A page ending on a zero-date key continues after it.
-    let s = source(&src, "t", SourceOptions { page_rows: 2, ..Default::default() }).await;
+    let s = source(
+        &src,
+        "t",
+        SourceOptions {
+            page_rows: 2,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(read_all(&s).await.len(), 1203);
 }
