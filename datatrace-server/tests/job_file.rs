@@ -252,3 +252,59 @@ fn secrets_never_appear_in_messages_or_debug() {
     let job = parse(BASE).unwrap();
     assert!(!format!("{job:?}").contains("hunter2"));
 }
+
+#[test]
+fn connector_sections_are_split_and_checked() {
+    let mysql = "name = \"j\"\n[source]\ntype = \"mysql\"\nurl = \"mysql://u@h:3306/db\"\n";
+    assert_eq!(
+        err(&format!("{mysql}[target]\ntype = \"discard\"\n")),
+        "job.toml: source: missing key \"tables\" (a list of table patterns such as \"shop.*\")"
+    );
+    assert_eq!(
+        err(&format!(
+            "{mysql}tables = [\"a\"]\nchunk_rowz = 5\n[target]\ntype = \"discard\"\n"
+        )),
+        "job.toml: source.chunk_rowz: unknown key, expected one of: type, url, password, \
+         max_connections, connect_timeout_secs, tables, exclude, chunk_rows, page_rows, \
+         checkpoint_rows, consistent_snapshot, snapshot_connections, zero_date, filter, \
+         key_columns"
+    );
+    assert_eq!(
+        err(&format!(
+            "{mysql}tables = [\"a\", 3]\n[target]\ntype = \"discard\"\n"
+        )),
+        "job.toml: source.tables[1]: expected a string, found integer `3`"
+    );
+    assert_eq!(
+        err(&format!(
+            "{mysql}tables = \"a\"\nzero_date = \"zero\"\n[target]\ntype = \"discard\"\n"
+        )),
+        "job.toml: source.zero_date: unknown value \"zero\", expected one of: null, error, keep"
+    );
+    assert_eq!(
+        err("name = \"j\"\n[source]\ntype = \"generator\"\n[target]\ntype = \"elasticsearch\"\nurls = [\"ftp://x\"]\n"),
+        "job.toml: target.urls: \"ftp://x\" must start with http:// or https://"
+    );
+    assert_eq!(
+        err("name = \"j\"\n[source]\ntype = \"generator\"\n[target]\ntype = \"elasticsearch\"\n"),
+        "job.toml: target: missing key \"url\" (or \"urls\"): the cluster's node URL(s)"
+    );
+    assert_eq!(
+        err("name = \"j\"\n[source]\ntype = \"elasticsearch\"\nurl = \"http://x:9200\"\nindices = [\"a\"]\nindex = \"b\"\n[target]\ntype = \"discard\"\n")
+            .split(", expected one of: ")
+            .next()
+            .unwrap(),
+        "job.toml: source.index: unknown key"
+    );
+    // Secrets from the file never show in Debug output.
+    let job = parse(
+        "name = \"j\"\n[source]\ntype = \"mysql\"\nurl = \"mysql://u:pw-in-url@h/db\"\npassword = \"${DT_PASSWORD}\"\ntables = [\"a\"]\n\
+         [target]\ntype = \"elasticsearch\"\nurl = \"http://x:9200\"\nusername = \"u\"\npassword = \"es-secret-1\"\n",
+    )
+    .unwrap();
+    let debug = format!("{job:?}");
+    for secret in ["pw-in-url", "hunter2", "es-secret-1"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+    assert_eq!(job.scrub("x es-secret-1 hunter2-secret y"), "x *** *** y");
+}

@@ -99,11 +99,12 @@ pub fn string_list(
 ) -> Result<Vec<String>, JobFileError> {
     let list: Vec<String> = match value {
         None if required => {
+            let (parent, key) = at.rsplit_once('.').unwrap_or(("", at));
             return Err(JobFileError::new(
                 file,
-                at,
-                format!("missing: expected a list of {what}"),
-            ))
+                parent,
+                format!("missing key {key:?} (a list of {what})"),
+            ));
         }
         None => Vec::new(),
         Some(Value::String(s)) => vec![s],
