@@ -2,34 +2,39 @@
 
 use std::process::Command;
 
-use datatrace_testkit::mariadb;
+use datatrace_testkit::{mariadb, osmem, unique_name};
 
 use crate::common::*;
 
-#[test]
-fn kill_9_during_a_multi_table_job_then_run_again_gives_an_exact_copy() {
-    let dir = workdir("kill9");
-    let src = mariadb().create_database("dtkill");
-    let dst = mariadb().create_database("dtkilldst");
+/// Three tables of 1,500 rows in a fresh database.
+fn three_tables(prefix: &str) -> String {
+    let src = mariadb().create_database(prefix);
     for t in ["t1", "t2", "t3"] {
         mariadb().exec(&format!(
             "CREATE TABLE {src}.{t} (id INT PRIMARY KEY, v VARCHAR(32), n DECIMAL(8,2));
              INSERT INTO {src}.{t} SELECT seq, CONCAT('{t}-', seq), seq / 4 FROM {src}.seq_1_to_1500;"
         ));
     }
+    src
+}
+
+/// Runs job `name` (tables t1..t3 of `src` into `target`, a `[target]` body) rate-limited,
+/// kills it with SIGKILL at a random point, runs it again unlimited and checks that it
+/// succeeds and that units finished before the kill are not redone. Returns the summary.
+fn kill_9_then_resume(name: &str, src: &str, target: &str, rate: u32) -> String {
+    let dir = workdir(name);
     let job = |limit: &str| {
         format!(
-            "name = \"kill9\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"t*\"]\n\
-             page_rows = 300\ncheckpoint_rows = 100\n[target]\ntype = \"mysql\"\nurl = \"{}\"\n\
+            "name = \"{name}\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"t*\"]\n\
+             page_rows = 300\ncheckpoint_rows = 100\n[target]\n{target}\n\
              [settings]\nbatch_size = 100\ncheckpoint_interval = 20\n{limit}",
-            mariadb().url_for(&src),
-            mariadb().url_for(&dst)
+            mariadb().url_for(src),
         )
     };
-    // About 1.5 s per table, one table at a time; killed somewhere in the 4.5 s.
+    // About 4.5 s in all at `rate`, one table at a time; killed somewhere in between.
     std::fs::write(
         dir.join("job.toml"),
-        job("rate_limit = { records_per_sec = 600 }\n"),
+        job(&format!("rate_limit = {{ records_per_sec = {rate} }}\n")),
     )
     .unwrap();
     let mut child = Command::new(BIN)
@@ -46,7 +51,7 @@ fn kill_9_during_a_multi_table_job_then_run_again_gives_an_exact_copy() {
     let done_before: Vec<String> = ["t1", "t2", "t3"]
         .iter()
         .filter(|t| {
-            let cp = dir.join(format!(".datatrace/kill9/{src}.{t}.json"));
+            let cp = dir.join(format!(".datatrace/{name}/{src}.{t}.json"));
             std::fs::read_to_string(cp).is_ok_and(|s| s.contains("\"state\": \"done\""))
         })
         .map(|t| format!("{src}.{t}"))
@@ -55,21 +60,69 @@ fn kill_9_during_a_multi_table_job_then_run_again_gives_an_exact_copy() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     eprintln!("done before the kill: {done_before:?}\n{stdout}");
-    for t in ["t1", "t2", "t3"] {
-        assert_eq!(rows(&src, t), rows(&dst, t), "table {t}");
-        let unit = format!("{src}.{t}");
+    for unit in &done_before {
         let line = stdout
             .lines()
             .find(|l| l.starts_with(&format!("{unit} ")))
             .unwrap_or_else(|| panic!("no row for {unit}: {stdout}"));
-        if done_before.contains(&unit) {
-            assert!(
-                line.contains("done before"),
-                "finished units are not redone: {stdout}"
-            );
-        }
+        assert!(
+            line.contains("done before"),
+            "finished units are not redone: {stdout}"
+        );
+    }
+    stdout
+}
+
+#[test]
+fn kill_9_during_a_multi_table_job_then_run_again_gives_an_exact_copy() {
+    let src = three_tables("dtkill");
+    let dst = mariadb().create_database("dtkilldst");
+    let target = format!("type = \"mysql\"\nurl = \"{}\"", mariadb().url_for(&dst));
+    kill_9_then_resume("kill9", &src, &target, 600);
+    for t in ["t1", "t2", "t3"] {
+        assert_eq!(rows(&src, t), rows(&dst, t), "table {t}");
     }
     assert_eq!(rows(&dst, "t2").lines().count(), 1500);
+}
+
+#[test]
+fn kill_9_during_a_job_into_elasticsearch_then_run_again_gives_every_document_once() {
+    let src = three_tables("dtkilles");
+    let prefix = unique_name("dtk");
+    let target = format!(
+        "type = \"elasticsearch\"\nurl = \"{}\"\nindex = \"{{prefix}}-{{table}}\"\nprefix = \"{prefix}\"",
+        osmem().url()
+    );
+    kill_9_then_resume("kill9es", &src, &target, 600);
+    for t in ["t1", "t2", "t3"] {
+        let index = format!("{prefix}-{t}");
+        osmem().request("POST", &format!("/{index}/_refresh"), None);
+        let found = osmem()
+            .request("GET", &format!("/{index}/_search?size=2000&sort=id"), None)
+            .json();
+        assert_eq!(
+            found["hits"]["total"]["value"], 1500,
+            "no duplicates, nothing lost in {index}"
+        );
+        let docs: Vec<String> = found["hits"]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let d = &h["_source"];
+                format!("{}\t{}\t{}", d["id"], d["v"].as_str().unwrap(), d["n"])
+            })
+            .collect();
+        let expected: Vec<String> = rows(&src, t)
+            .lines()
+            .map(|l| {
+                let c: Vec<&str> = l.split('\t').collect();
+                let n: f64 = c[2].parse().unwrap();
+                format!("{}\t{}\t{}", c[0], c[1], serde_json::json!(n))
+            })
+            .collect();
+        assert_eq!(docs, expected, "index {index}");
+    }
 }
 
 #[test]
