@@ -229,11 +229,21 @@ impl MySqlSink {
                 continue;
             }
             let b = self.build(records, targets, outcomes, Some(i));
+            // A record may take two statements (a key-changing update): all or nothing.
+            let several = b.statements.len() > 1;
+            if several {
+                c.query_drop("SAVEPOINT dt_row").await.map_err(tx)?;
+            }
             for st in &b.statements {
                 if let Err(e) = c.query_drop(&st.sql).await {
                     let t = targets[i].as_ref().map(Target::name).unwrap_or_default();
                     let err = MySqlError::from_driver(format!("writing {t}"), e);
                     if err.is_data() {
+                        if several {
+                            c.query_drop("ROLLBACK TO SAVEPOINT dt_row")
+                                .await
+                                .map_err(tx)?;
+                        }
                         outcomes[i] =
                             Some(Outcome::Rejected(reject_message(&t, &records[i], &err)));
                         break;

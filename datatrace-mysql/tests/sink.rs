@@ -140,6 +140,35 @@ async fn deletes_and_updates_keep_batch_order() {
     .await;
     assert!(out.iter().all(|o| *o == Outcome::Written), "{out:?}");
     assert_eq!(rows(&d), "3\tmoved\t1.50\n4\tfour again\t1.50\n");
+    // A key-changing update whose new row is refused leaves the old row in place.
+    let mut bad = Record::new(
+        Op::Update,
+        schema(),
+        vec![
+            Value::Int(9),
+            Value::from("x"),
+            Value::Decimal("123456789012".parse().unwrap()),
+        ],
+    );
+    bad.before = Some(vec![Value::Int(3), Value::from("moved"), Value::Null]);
+    let out = write(
+        &d,
+        SinkOptions::default(),
+        vec![bad, rec(Op::Insert, 10, "ten")],
+    )
+    .await;
+    match &out[0] {
+        Outcome::Rejected(m) => assert!(
+            m.contains("column price, key 9") && m.contains("Out of range"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out[1], Outcome::Written);
+    assert_eq!(
+        rows(&d),
+        "3\tmoved\t1.50\n4\tfour again\t1.50\n10\tten\t1.50\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
