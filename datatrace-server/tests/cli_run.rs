@@ -348,6 +348,17 @@ fn sigterm_stops_gracefully_too() {
     assert_eq!(row(&stdout, "generated")[1], "stopped", "{stdout}");
 }
 
+/// Waits until the unit's checkpoint shows a finished part (rows were written).
+fn wait_for_progress(checkpoint: &Path, started: Instant) {
+    while !std::fs::read_to_string(checkpoint).is_ok_and(|s| s.contains("\"done\": true")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no progress was checkpointed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The cells of a unit's summary row (columns are separated by two spaces or more):
 /// unit, state, read, written, rejected, duration, rows/s.
 fn row(summary: &str, unit: &str) -> Vec<String> {
