@@ -269,15 +269,8 @@ fn ctrl_c_stops_gracefully_and_the_next_run_resumes() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    let checkpoint = dir.join(".datatrace/gen/a.json");
-    while !checkpoint.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for_progress(&dir.join(".datatrace/gen/a.json"), started);
+    std::thread::sleep(Duration::from_millis(1000));
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -329,14 +322,8 @@ fn sigterm_stops_gracefully_too() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !dir.join(".datatrace/gen/generated.json").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_progress(&dir.join(".datatrace/gen/generated.json"), started);
+    std::thread::sleep(Duration::from_millis(300));
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
