@@ -301,6 +301,10 @@ fn ctrl_c_stops_gracefully_and_the_next_run_resumes() {
         "{stderr}"
     );
     assert_eq!(row(&stdout, "a")[1], "done (resumed)", "{stdout}");
+    assert!(
+        stderr.contains("[gen] a: running, resumed from its checkpoint\n"),
+        "{stderr}"
+    );
     let second = written_of(&stdout, "a");
     // The resumed run starts at the last checkpoint: nothing is lost, and only the rows
     // after the last source position of a part (the generator marks one every 1,000 rows)

@@ -19,6 +19,11 @@ pub async fn show(
     stop: CancellationToken,
 ) {
     let mut board = Board::new(&units);
+    let resumed: Vec<String> = units
+        .iter()
+        .filter(|u| matches!(u.state_before, UnitState::Running | UnitState::Failed))
+        .map(|u| u.name.clone())
+        .collect();
     for u in &units {
         if u.state_before == UnitState::Done {
             printer.line(&format!("[{job}] {}: done before, skipped", u.name));
@@ -30,13 +35,13 @@ pub async fn show(
         tokio::select! {
             biased;
             ev = rx.recv() => match ev {
-                Ok(ev) => on_event(&printer, &job, &mut board, &ev),
+                Ok(ev) => on_event(&printer, &job, &mut board, &resumed, &ev),
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => break,
             },
             _ = stop.cancelled() => {
                 while let Ok(ev) = rx.try_recv() {
-                    on_event(&printer, &job, &mut board, &ev);
+                    on_event(&printer, &job, &mut board, &resumed, &ev);
                 }
                 break;
             }
@@ -45,13 +50,22 @@ pub async fn show(
     }
 }
 
-fn on_event(printer: &Printer, job: &str, board: &mut Board, ev: &ProgressEvent) {
+fn on_event(
+    printer: &Printer,
+    job: &str,
+    board: &mut Board,
+    resumed: &[String],
+    ev: &ProgressEvent,
+) {
     let (unit, change) = board.apply(ev);
     if let Change::State(state) = change {
         let Some(view) = board.units.get_mut(&unit) else {
             return;
         };
         let line = match state {
+            UnitState::Running if resumed.contains(&unit) => {
+                format!("[{job}] {unit}: running, resumed from its checkpoint")
+            }
             UnitState::Running => format!("[{job}] {unit}: running"),
             UnitState::Done => format!("[{job}] {unit}: done, {}", view.describe()),
             UnitState::Failed => format!(
