@@ -1,6 +1,9 @@
 //! The [`Transform`] trait: per-record changes between source and sink.
 
+use std::sync::Arc;
+
 use crate::record::Record;
+use crate::schema::Schema;
 
 /// A record that a transform could not handle, with the reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -43,6 +46,13 @@ impl TransformError {
 pub trait Transform: Send + Sync {
     /// Transforms one record.
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError>;
+
+    /// The schema of the records this transform makes out of records of `input`, or why it
+    /// cannot handle them (an unknown field). Sinks create their targets from it before the
+    /// first record arrives. The default (also for closures) says the shape does not change.
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        Ok(input.clone())
+    }
 }
 
 impl<F> Transform for F
@@ -66,5 +76,13 @@ impl Transform for Chain {
             }
         }
         Ok(Some(record))
+    }
+
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        let mut schema = input.clone();
+        for t in &self.0 {
+            schema = t.output_schema(&schema)?;
+        }
+        Ok(schema)
     }
 }

@@ -569,3 +569,54 @@ async fn cancel_before_start_stops_gracefully_and_resume_completes() {
         .unwrap();
     assert_eq!((r.status, r.written), (RunStatus::AlreadyDone, 0));
 }
+
+/// Remembers the schema it was prepared with.
+#[derive(Default)]
+struct PreparedSink {
+    schema: Mutex<Option<Arc<Schema>>>,
+}
+
+#[async_trait]
+impl Sink for PreparedSink {
+    async fn prepare(&self, ctx: &datatrace_core::PrepareContext) -> Result<(), SinkError> {
+        *self.schema.lock().unwrap() = ctx.schema.clone();
+        Ok(())
+    }
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        Ok(vec![Outcome::Written; batch.len()])
+    }
+}
+
+#[tokio::test]
+async fn the_sink_is_prepared_with_the_schema_after_the_transforms() {
+    use datatrace_core::transforms::{DropFields, Rename};
+    let sink = Arc::new(PreparedSink::default());
+    Pipeline::new("t", Arc::new(GeneratorSource::new(10, 4, 4)), sink.clone())
+        .transform(Rename::new([("c1", "amount")]))
+        .transform(DropFields::new(["c2"]))
+        .transform(|r: Record| Some(r))
+        .run()
+        .await
+        .unwrap();
+    let schema = sink.schema.lock().unwrap().clone().unwrap();
+    let names: Vec<&str> = schema.columns().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["id", "amount", "c3"]);
+    assert_eq!(schema.primary_key_names(), ["id"]);
+
+    // A transform that cannot handle the schema fails before anything is written.
+    let err = Pipeline::new(
+        "t",
+        Arc::new(GeneratorSource::new(10, 4, 4)),
+        Arc::new(PreparedSink::default()),
+    )
+    .transform(Rename::new([("nope", "x")]))
+    .run()
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("invalid configuration: unit t: transform 1: "),
+        "{err}"
+    );
+    assert!(err.contains("\"nope\""), "{err}");
+}

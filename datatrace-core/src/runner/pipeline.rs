@@ -246,7 +246,15 @@ impl Pipeline {
     }
 
     async fn prepare(&self, resumed: bool) -> Result<()> {
-        let schema = self.source.schema().await?;
+        // The sink sees the shape of the records it will get: after the transforms.
+        let mut schema = self.source.schema().await?;
+        if let Some(s) = schema.as_mut() {
+            for (i, t) in self.transforms.iter().enumerate() {
+                *s = t.output_schema(s).map_err(|e| {
+                    Error::Config(format!("unit {}: transform {}: {e}", self.unit, i + 1))
+                })?;
+            }
+        }
         let ctx = PrepareContext {
             unit: self.unit.clone(),
             schema,

@@ -6,6 +6,7 @@ use tokio::sync::Mutex;
 
 /// Limits in records and bytes per second; `None` means unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimit {
     /// Records per second.
     pub records_per_sec: Option<f64>,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// to `max_backoff`, each delay drawn at random between half and all of it (jitter, so that
 /// parallel writers do not retry in lockstep), for at most `max_attempts` attempts in all.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1 = no retry).
     pub max_attempts: u32,

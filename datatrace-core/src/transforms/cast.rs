@@ -163,6 +163,10 @@ fn restore(values: &mut [Value], undo: Vec<(usize, Value)>) {
 }
 
 impl Transform for Cast {
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        Cast::output_schema(self, input)
+    }
+
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError> {
         let (mut record, plan) = self.plans.for_record(record, |s| self.derive(s))?;
         // A failure must reject the record as it came in; keeping originals costs an

@@ -487,6 +487,10 @@ impl Filter {
 }
 
 impl Transform for Filter {
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        self.check(input).map(|_| input.clone())
+    }
+
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError> {
         let (record, node) = self.plans.for_record(record, |s| compile(&self.cond, s))?;
         match eval(&node, &record) {

@@ -212,6 +212,10 @@ impl Mask {
 }
 
 impl Transform for Mask {
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        Mask::output_schema(self, input)
+    }
+
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError> {
         let (mut record, plan) = self.plans.for_record(record, |s| self.derive(s))?;
         self.mask_values(&plan, &mut record.values);

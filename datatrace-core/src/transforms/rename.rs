@@ -129,6 +129,10 @@ impl Rename {
 }
 
 impl Transform for Rename {
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        Rename::output_schema(self, input)
+    }
+
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError> {
         let (mut record, schema) = self.plans.for_record(record, |s| self.derive(s))?;
         record.schema = (*schema).clone();

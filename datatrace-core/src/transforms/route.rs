@@ -125,6 +125,10 @@ impl Route {
 }
 
 impl Transform for Route {
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        self.check(input).map(|_| input.clone())
+    }
+
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError> {
         let (mut record, plan) = self.plans.for_record(record, |s| self.derive(s))?;
         let target = match &*plan {

@@ -139,6 +139,10 @@ impl KeepFields {
 }
 
 impl Transform for KeepFields {
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        KeepFields::output_schema(self, input)
+    }
+
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError> {
         self.0.apply(record)
     }
@@ -191,6 +195,10 @@ impl DropFields {
 }
 
 impl Transform for DropFields {
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        DropFields::output_schema(self, input)
+    }
+
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError> {
         self.0.apply(record)
     }

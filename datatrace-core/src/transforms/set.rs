@@ -246,6 +246,10 @@ fn store(values: &mut Vec<Value>, index: usize, v: Value) {
 }
 
 impl Transform for SetField {
+    fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
+        SetField::output_schema(self, input)
+    }
+
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError> {
         let (mut record, plan) = self.plans.for_record(record, |s| self.derive(s))?;
         let after = match compute(&plan, &record) {
