@@ -124,7 +124,7 @@ fn main() {
             .config(PipelineConfig {
                 batch_size: env("BENCH_BATCH", 2000),
                 read_parallelism: env("BENCH_READERS", 2),
-                sink_concurrency: env("BENCH_WRITERS", 2),
+                sink_concurrency: env("BENCH_WRITERS", 3),
                 channel_capacity: 4,
                 ..Default::default()
             })
