@@ -220,7 +220,10 @@ fn write_atomic_blocking(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and call, so concurrent saves never share a temporary file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)
         .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
     f.write_all(data)
@@ -337,6 +340,32 @@ mod tests {
         std::fs::write(store.path("j", "bad"), b"{").unwrap();
         let err = store.load("j", "bad").await.unwrap_err().to_string();
         assert!(err.contains("bad.json is not a valid checkpoint"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_saves_of_one_unit_do_not_collide() {
+        let dir = std::env::temp_dir().join(format!("dt-cp-par-{}", std::process::id()));
+        let store = std::sync::Arc::new(FileCheckpointStore::new(&dir));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for _ in 0..10 {
+                        store
+                            .save("j", "u", &UnitCheckpoint::pending())
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(store.load("j", "u").await.unwrap().is_some());
+        let leftovers = std::fs::read_dir(dir.join("j")).unwrap().count();
+        assert_eq!(leftovers, 1, "temporary files left behind");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

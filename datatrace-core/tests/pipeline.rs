@@ -620,3 +620,78 @@ async fn the_sink_is_prepared_with_the_schema_after_the_transforms() {
     );
     assert!(err.contains("\"nope\""), "{err}");
 }
+
+/// Records the size of every batch it gets.
+#[derive(Default)]
+struct SizeSink {
+    sizes: Mutex<Vec<usize>>,
+}
+
+#[async_trait]
+impl Sink for SizeSink {
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        self.sizes.lock().unwrap().push(batch.len());
+        Ok(vec![Outcome::Written; batch.len()])
+    }
+}
+
+#[tokio::test]
+async fn batches_also_close_on_bytes() {
+    let sink = Arc::new(SizeSink::default());
+    // Rows of id + one 100-character string: about 116 bytes each by the estimate.
+    let source = Arc::new(GeneratorSource::new(1000, 3, 100));
+    Pipeline::new("b", source, sink.clone())
+        .config(PipelineConfig {
+            batch_size: 1000,
+            max_batch_bytes: Some(10_000),
+            ..Default::default()
+        })
+        .run()
+        .await
+        .unwrap();
+    let sizes = sink.sizes.lock().unwrap().clone();
+    assert_eq!(sizes.iter().sum::<usize>(), 1000);
+    assert!(sizes.len() > 5, "{sizes:?}");
+    assert!(sizes.iter().all(|&n| n < 100), "{sizes:?}");
+}
+
+/// Counts writes; slow, so a run lasts.
+#[derive(Default)]
+struct SlowCountSink {
+    writes: AtomicUsize,
+}
+
+#[async_trait]
+impl Sink for SlowCountSink {
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(vec![Outcome::Written; batch.len()])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_run_stops_its_tasks() {
+    let sink = Arc::new(SlowCountSink::default());
+    let run = Pipeline::new(
+        "d",
+        Arc::new(GeneratorSource::new(1_000_000, 2, 4)),
+        sink.clone(),
+    )
+    .config(PipelineConfig {
+        batch_size: 10,
+        sink_concurrency: 2,
+        ..Default::default()
+    })
+    .run();
+    // Let it start, then drop the future.
+    let _ = tokio::time::timeout(Duration::from_millis(100), run).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let after_drop = sink.writes.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sink.writes.load(Ordering::SeqCst),
+        after_drop,
+        "tasks kept writing"
+    );
+}

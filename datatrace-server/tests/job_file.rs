@@ -104,7 +104,7 @@ fn unknown_keys_list_the_allowed_ones() {
     assert_eq!(
         err(&with("[settings]\nbatchsize = 10\n")),
         "job.toml: settings.batchsize: unknown key, expected one of: concurrency, batch_size, \
-         linger, channel_capacity, max_parts, read_parallelism, sink_concurrency, \
+         max_batch_bytes, linger, channel_capacity, max_parts, read_parallelism, sink_concurrency, \
          partition_by_key, rate_limit, retry, error_policy, checkpoint_interval, progress_interval"
     );
     assert_eq!(

@@ -66,6 +66,8 @@ impl std::str::FromStr for ErrorPolicy {
 pub struct PipelineConfig {
     /// Records per sink batch (and per chunk from the source).
     pub batch_size: usize,
+    /// Also close a batch once its records' estimated size reaches this many bytes.
+    pub max_batch_bytes: Option<usize>,
     /// How long a partly filled batch may wait for more records before it is written.
     #[serde(with = "millis")]
     pub linger: Duration,
@@ -97,6 +99,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             batch_size: 1000,
+            max_batch_bytes: None,
             linger: Duration::from_millis(200),
             channel_capacity: 4,
             max_parts: 64,
@@ -121,6 +124,7 @@ impl PipelineConfig {
             ("max_parts", self.max_parts),
             ("read_parallelism", self.read_parallelism),
             ("sink_concurrency", self.sink_concurrency),
+            ("max_batch_bytes", self.max_batch_bytes.unwrap_or(1)),
             ("retry.max_attempts", self.retry.max_attempts as usize),
         ];
         for (name, v) in positive {

@@ -297,6 +297,8 @@ impl Pipeline {
             stop: self.cancel.clone(),
             failure: Mutex::new(None),
         });
+        // If this future is dropped mid-run, its spawned tasks stop too.
+        let _stop_on_drop = StopOnDrop(shared.clone());
         let ctx = Arc::new(Ctx {
             job: self.job.clone(),
             unit: self.unit.clone(),
@@ -451,6 +453,16 @@ impl Shared {
         }
         self.halt.cancel();
         self.abort.cancel();
+    }
+}
+
+/// Stops a run's spawned tasks when the run's future is dropped (or finishes).
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.halt.cancel();
+        self.0.abort.cancel();
     }
 }
 
@@ -655,6 +667,7 @@ impl Dispatcher<'_> {
             .read
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let batch_size = self.ctx.config.batch_size;
+        let max_batch_bytes = self.ctx.config.max_batch_bytes;
         let partitioned = self.pending.len() > 1;
         for record in records {
             let seq = self.next_seq;
@@ -674,7 +687,9 @@ impl Dispatcher<'_> {
                     p.bytes += record.approx_size();
                     p.records.push(record);
                     p.runs.push(seq);
-                    if p.records.len() >= batch_size {
+                    if p.records.len() >= batch_size
+                        || max_batch_bytes.is_some_and(|max| p.bytes >= max)
+                    {
                         self.send(w).await?;
                     }
                 }
@@ -907,7 +922,7 @@ async fn commit_loop(
                 dirty = true;
             }
         }
-        if dirty && last_save.elapsed() >= interval {
+        if dirty && last_save.elapsed() >= interval && !ctx.shared.abort.is_cancelled() {
             let cp = UnitCheckpoint {
                 parts: parts.clone(),
                 written: base.written + ctx.counters.written.load(Ordering::Relaxed),

@@ -14,6 +14,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Records per sink batch.
     pub batch_size: usize,
+    /// Also close a batch once its estimated size reaches this many bytes.
+    pub max_batch_bytes: Option<usize>,
     /// Milliseconds a partly filled batch waits for more records.
     pub linger: u64,
     /// Chunks / batches each channel holds.
@@ -77,6 +79,7 @@ impl Default for Settings {
         Settings {
             concurrency: 1,
             batch_size: c.batch_size,
+            max_batch_bytes: c.max_batch_bytes,
             linger: c.linger.as_millis() as u64,
             channel_capacity: c.channel_capacity,
             max_parts: c.max_parts,
@@ -97,6 +100,7 @@ impl Settings {
     pub fn pipeline_config(&self) -> PipelineConfig {
         PipelineConfig {
             batch_size: self.batch_size,
+            max_batch_bytes: self.max_batch_bytes,
             linger: Duration::from_millis(self.linger),
             channel_capacity: self.channel_capacity,
             max_parts: self.max_parts,
