@@ -40,7 +40,7 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
-    /// The REST API and web UI (not yet available).
+    /// The REST API, live progress (SSE), metrics and the web UI.
     Serve(ServeArgs),
 }
 
@@ -125,13 +125,7 @@ pub struct DlqReplayArgs {
     pub batch_size: Option<usize>,
 }
 
-/// `datatrace serve`.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
-}
+pub use crate::serve::ServeArgs;
 
 /// Parses the process's arguments and runs the command on a new runtime.
 pub fn main() -> ExitCode {
@@ -163,12 +157,6 @@ pub async fn execute(cli: Cli) -> u8 {
         Command::Dlq {
             command: DlqCommand::Replay(args),
         } => commands::dlq::replay(&args, cli.verbose).await,
-        Command::Serve(_) => {
-            eprintln!(
-                "error: `datatrace serve` (REST API, live progress, web UI) is not yet available \
-                 in this version; use `datatrace run`"
-            );
-            2
-        }
+        Command::Serve(args) => commands::serve::serve(&args).await,
     }
 }

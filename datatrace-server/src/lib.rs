@@ -5,4 +5,5 @@ pub mod cli;
 pub mod commands;
 pub mod job_file;
 pub mod plan;
+pub mod serve;
 pub mod ui;

@@ -2,6 +2,7 @@
 
 pub mod dlq;
 pub mod run;
+pub mod serve;
 pub mod validate;
 
 /// Everything finished.
