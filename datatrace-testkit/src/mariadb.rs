@@ -156,7 +156,7 @@ impl MariaDb {
             &binaries::sbin_dirs(),
         )?;
         // The port is free when chosen but another process may take it before mariadbd binds
-        // it; then try again with another one.
+        // it; then (and after a failed install) try again from scratch.
         let mut last_error = String::new();
         for _ in 0..3 {
             match Self::start_once(&mariadbd, &install_db, &client) {
@@ -186,12 +186,19 @@ impl MariaDb {
         let datadir = dir.join("data");
         let socket = dir.join("mariadbd.sock");
         let log = dir.join("mariadbd.log");
+        // A private tmpdir: a starting mariadbd deletes every `#sql*` file in its tmpdir, so
+        // with a shared /tmp parallel test binaries (and the system server) would delete each
+        // other's temporary tables, making mariadb-install-db fail now and then.
+        let tmpdir = dir.join("tmp");
+        std::fs::create_dir(&tmpdir)
+            .map_err(|e| fatal(format!("cannot create {}: {e}", tmpdir.display())))?;
         let root = watchdog::running_as_root();
 
         let mut install = Command::new(install_db);
         install
             .arg("--no-defaults")
             .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--tmpdir={}", tmpdir.display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
             .process_group(0);
         if root {
@@ -204,13 +211,17 @@ impl MariaDb {
             ))
         })?;
         if !installed.status.success() {
-            return Err(fatal(format!(
-                "{} failed ({}):\n{}{}",
-                install_db.display(),
-                installed.status,
-                String::from_utf8_lossy(&installed.stdout),
-                String::from_utf8_lossy(&installed.stderr)
-            )));
+            // Worth another try in a fresh directory: the failure may be a passing one.
+            return Err((
+                format!(
+                    "{} failed ({}):\n{}{}",
+                    install_db.display(),
+                    installed.status,
+                    String::from_utf8_lossy(&installed.stdout),
+                    String::from_utf8_lossy(&installed.stderr)
+                ),
+                true,
+            ));
         }
 
         let port = watchdog::free_port().map_err(fatal)?;
@@ -218,6 +229,7 @@ impl MariaDb {
             "--no-defaults".to_string(),
             format!("--datadir={}", datadir.display()),
             format!("--socket={}", socket.display()),
+            format!("--tmpdir={}", tmpdir.display()),
             format!("--pid-file={}", dir.join("mariadbd.pid").display()),
             format!("--port={port}"),
             "--bind-address=127.0.0.1".to_string(),
