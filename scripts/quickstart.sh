@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# DataTrace quickstart: on a fresh machine, installs what is missing (scripts/setup.sh:
+# MariaDB from apt, osmem-server into ./.venv), builds the `datatrace` CLI, starts a private
+# MariaDB and a private osmem-server (an in-memory OpenSearch-compatible server) on free
+# ports, loads a sample shop (customers, products, orders, order_items: about 50,000 rows),
+# copies it MySQL -> Elasticsearch with `datatrace run` and live progress, then compares
+# document counts with row counts and shows one document next to its source row.
+#
+# Usage:
+#   scripts/quickstart.sh [--small]   run the demo (--small: ~2,000 rows, as in CI)
+#   scripts/quickstart.sh env         print `export` lines for the examples (eval "$(...)")
+#   scripts/quickstart.sh stop        stop both servers and delete their data
+#
+# Environment:
+#   QUICKSTART_SCALE    orders to generate (default 15000, --small 600); customers are a
+#                       third of that, products a fifteenth, order lines about twice
+#   QUICKSTART_PROFILE  release (default; a first release build takes a few minutes) or debug
+#   DATATRACE_BIN       a `datatrace` binary to use instead of building one
+#   QUICKSTART_DIR      where servers keep their data, logs and pids
+#                       (default .datatrace/quickstart)
+#
+# Idempotent: running it again reuses the servers if they are up, reloads the shop and
+# copies it again. Exits non-zero when a count does not match.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+QS_DIR=${QUICKSTART_DIR:-$ROOT/.datatrace/quickstart}
+mkdir -p "$QS_DIR"
+QS_DIR=$(cd "$QS_DIR" && pwd)
+DB_DIR=$QS_DIR/mariadb
+OS_DIR=$QS_DIR/osmem
+TABLES=(customers products orders order_items)
+
+say() { printf '==> %s\n' "$*"; }
+STARTED=""
+die() {
+    printf 'error: %s\n' "$*" >&2
+    if [ -n "$STARTED" ]; then
+        printf 'the servers are still running; stop them with: scripts/quickstart.sh stop\n' >&2
+    fi
+    exit 1
+}
+
+# A live process of ours: the pid file exists, the process runs, and its command line is
+# the expected program (so that a recycled pid is never taken for ours).
+alive() {
+    local pidfile=$1 program=$2 pid
+    [ -f "$pidfile" ] || return 1
+    pid=$(cat "$pidfile")
+    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$program"
+}
+
+stop_process() {
+    local pidfile=$1 program=$2 name=$3 pid i
+    if alive "$pidfile" "$program"; then
+        pid=$(cat "$pidfile")
+        kill "$pid" 2>/dev/null || true
+        for i in $(seq 1 100); do
+            alive "$pidfile" "$program" || break
+            sleep 0.2
+        done
+        if alive "$pidfile" "$program"; then
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+        say "stopped $name (pid $pid)"
+    fi
+    rm -f "$pidfile"
+}
+
+cmd_stop() {
+    stop_process "$DB_DIR/mariadbd.pid" "$DB_DIR/data" "MariaDB"
+    stop_process "$OS_DIR/osmem.pid" "osmem-server" "osmem-server"
+    rm -rf "$QS_DIR"
+    say "removed $QS_DIR"
+}
+
+cmd_env() {
+    [ -f "$DB_DIR/port" ] && [ -f "$OS_DIR/url" ] ||
+        die "the quickstart servers are not running: run scripts/quickstart.sh first"
+    echo "export MYSQL_URL=mysql://root@127.0.0.1:$(cat "$DB_DIR/port") MYSQL_DB=shop"
+    echo "export ES_URL=$(cat "$OS_DIR/url")"
+}
+
+case "${1:-}" in
+stop)
+    cmd_stop
+    exit 0
+    ;;
+env)
+    cmd_env
+    exit 0
+    ;;
+--small) SCALE=${QUICKSTART_SCALE:-600} ;;
+"") SCALE=${QUICKSTART_SCALE:-15000} ;;
+*) die "unknown argument ${1}; usage: scripts/quickstart.sh [--small | env | stop]" ;;
+esac
+[[ "$SCALE" =~ ^[0-9]+$ ]] && [ "$SCALE" -ge 30 ] || die "QUICKSTART_SCALE must be a number >= 30"
+
+# --- 1. what is missing ---------------------------------------------------------------------
+say "checking what is installed (scripts/setup.sh)"
+# shellcheck source=scripts/setup.sh
+source scripts/setup.sh
+cd "$ROOT"
+PY=$ROOT/.venv/bin/python
+
+find_bin() {
+    local env_value=$1
+    shift
+    if [ -n "$env_value" ]; then
+        echo "$env_value"
+        return
+    fi
+    local name
+    for name in "$@"; do
+        if command -v "$name" >/dev/null; then
+            command -v "$name"
+            return
+        fi
+        for dir in /usr/sbin /usr/local/sbin /usr/bin; do
+            if [ -x "$dir/$name" ]; then
+                echo "$dir/$name"
+                return
+            fi
+        done
+    done
+    die "$1 not found (scripts/setup.sh should have installed it)"
+}
+MARIADBD=$(find_bin "${MARIADBD_BIN:-}" mariadbd mysqld)
+INSTALL_DB=$(find_bin "${MARIADB_INSTALL_DB_BIN:-}" mariadb-install-db mysql_install_db)
+CLIENT=$(find_bin "${MARIADB_CLIENT_BIN:-}" mariadb mysql)
+
+# --- 2. the datatrace CLI -----------------------------------------------------------------------
+if [ -n "${DATATRACE_BIN:-}" ]; then
+    DATATRACE=$DATATRACE_BIN
+    [ -x "$DATATRACE" ] || die "DATATRACE_BIN=$DATATRACE is not an executable"
+    say "using $DATATRACE"
+else
+    PROFILE=${QUICKSTART_PROFILE:-release}
+    case "$PROFILE" in
+    release) flags=(--release) ;;
+    debug) flags=() ;;
+    *) die "QUICKSTART_PROFILE must be release or debug" ;;
+    esac
+    say "building datatrace ($PROFILE; the first release build takes a few minutes)"
+    run cargo build "${flags[@]}" -p datatrace-server --bin datatrace
+    DATATRACE=$ROOT/target/$PROFILE/datatrace
+fi
+
+# --- 3. servers -------------------------------------------------------------------------------
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+sql() { "$CLIENT" --no-defaults --default-character-set=utf8mb4 --socket="$DB_DIR/mariadbd.sock" -uroot "$@"; }
+
+start_mariadb() {
+    if alive "$DB_DIR/mariadbd.pid" "$DB_DIR/data" && sql -e 'SELECT 1' >/dev/null 2>&1; then
+        say "MariaDB already running on 127.0.0.1:$(cat "$DB_DIR/port")"
+        return
+    fi
+    stop_process "$DB_DIR/mariadbd.pid" "$DB_DIR/data" "a stale MariaDB"
+    rm -rf "$DB_DIR"
+    mkdir -p "$DB_DIR"
+    local user=() port i
+    [ "$(id -u)" = 0 ] && user=(--user=root)
+    say "creating a MariaDB data directory in $DB_DIR"
+    "$INSTALL_DB" --no-defaults --datadir="$DB_DIR/data" --auth-root-authentication-method=normal \
+        --skip-test-db "${user[@]}" >"$DB_DIR/install.log" 2>&1 ||
+        { cat "$DB_DIR/install.log" >&2; die "mariadb-install-db failed"; }
+    port=$(free_port)
+    "$MARIADBD" --no-defaults --datadir="$DB_DIR/data" --socket="$DB_DIR/mariadbd.sock" \
+        --pid-file="$DB_DIR/mariadbd.server.pid" --port="$port" --bind-address=127.0.0.1 \
+        --log-bin="$DB_DIR/data/binlog" --binlog-format=ROW --binlog-row-metadata=FULL \
+        --server-id=1 --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+        --default-time-zone=+00:00 --skip-name-resolve --innodb-flush-log-at-trx-commit=2 \
+        --innodb-buffer-pool-size=256M "${user[@]}" \
+        </dev/null >"$DB_DIR/mariadbd.log" 2>&1 &
+    echo $! >"$DB_DIR/mariadbd.pid"
+    echo "$port" >"$DB_DIR/port"
+    for i in $(seq 1 150); do
+        if sql -e 'SELECT 1' >/dev/null 2>&1; then
+            say "MariaDB $(sql -N -e 'SELECT VERSION()') on 127.0.0.1:$port (pid $(cat "$DB_DIR/mariadbd.pid"))"
+            return
+        fi
+        alive "$DB_DIR/mariadbd.pid" "$DB_DIR/data" || break
+        sleep 0.2
+    done
+    tail -n 30 "$DB_DIR/mariadbd.log" >&2
+    die "MariaDB did not start (log: $DB_DIR/mariadbd.log)"
+}
+
+start_osmem() {
+    if alive "$OS_DIR/osmem.pid" "osmem-server" && [ -f "$OS_DIR/url" ]; then
+        say "osmem-server already running at $(cat "$OS_DIR/url")"
+        return
+    fi
+    stop_process "$OS_DIR/osmem.pid" "osmem-server" "a stale osmem-server"
+    rm -rf "$OS_DIR"
+    mkdir -p "$OS_DIR"
+    local i url
+    "$OSMEM_SERVER_BIN" -no-ja -no-stdin-watch -addr 127.0.0.1:0 \
+        </dev/null >"$OS_DIR/osmem.log" 2>&1 &
+    echo $! >"$OS_DIR/osmem.pid"
+    for i in $(seq 1 150); do
+        url=$(grep -o '"url":"http://[^"]*"' "$OS_DIR/osmem.log" 2>/dev/null | head -n 1 | cut -d'"' -f4 || true)
+        if [ -n "$url" ]; then
+            echo "$url" >"$OS_DIR/url"
+            say "$("$OSMEM_SERVER_BIN" -version) at $url (pid $(cat "$OS_DIR/osmem.pid"))"
+            return
+        fi
+        alive "$OS_DIR/osmem.pid" "osmem-server" || break
+        sleep 0.2
+    done
+    tail -n 30 "$OS_DIR/osmem.log" >&2
+    die "osmem-server did not start (log: $OS_DIR/osmem.log)"
+}
+
+STARTED=1
+start_mariadb
+start_osmem
+MYSQL_PORT=$(cat "$DB_DIR/port")
+ES_URL=$(cat "$OS_DIR/url")
+
+# Small HTTP calls without curl: prints the JSON answer.
+http() {
+    "$PY" - "$@" <<'PY'
+import json, sys, urllib.request, urllib.error
+method, url = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(url, method=method)
+try:
+    with urllib.request.urlopen(req, timeout=60) as r:
+        print(r.read().decode())
+except urllib.error.HTTPError as e:
+    if not (method == "DELETE" and e.code == 404):
+        sys.exit(f"{method} {url}: HTTP {e.code}: {e.read().decode()[:500]}")
+PY
+}
+
+# --- 4. the sample shop -----------------------------------------------------------------------
+CUSTOMERS=$((SCALE / 3))
+PRODUCTS=$((SCALE / 15 > 20 ? SCALE / 15 : 20))
+say "loading the shop: $CUSTOMERS customers, $PRODUCTS products, $SCALE orders with 1-3 lines each"
+sed -e "s/{{CUSTOMERS}}/$CUSTOMERS/g" -e "s/{{PRODUCTS}}/$PRODUCTS/g" -e "s/{{ORDERS}}/$SCALE/g" \
+    scripts/quickstart/shop.sql | sql >/dev/null
+declare -A ROWS
+total=0
+for t in "${TABLES[@]}"; do
+    ROWS[$t]=$(sql -N -e "SELECT COUNT(*) FROM shop.$t")
+    total=$((total + ROWS[$t]))
+done
+say "loaded $total rows"
+
+# --- 5. the job -------------------------------------------------------------------------------
+for t in "${TABLES[@]}"; do
+    http DELETE "$ES_URL/shop-$t" >/dev/null # a fresh copy each time
+done
+JOB=$QS_DIR/shop-to-es.toml
+cat >"$JOB" <<EOF
+# Written by scripts/quickstart.sh: the shop's tables into one index each.
+name = "quickstart"
+description = "the sample shop, MySQL -> Elasticsearch"
+
+[source]
+type = "mysql"
+url = "mysql://root@127.0.0.1:$MYSQL_PORT/shop"
+tables = ["shop.*"]
+
+[target]
+type = "elasticsearch"
+url = "$ES_URL"
+index = "shop-{table}"
+
+[settings]
+concurrency = 2
+batch_size = 1000
+
+[checkpoints]
+dir = "checkpoints"
+EOF
+say "running: datatrace run $JOB --restart"
+echo
+"$DATATRACE" run "$JOB" --restart || die "datatrace run failed (exit $?)"
+echo
+
+# --- 6. did everything arrive? ------------------------------------------------------------------
+http POST "$ES_URL/shop-*/_refresh" >/dev/null
+mismatch=0
+printf '%-14s %12s %12s\n' "table" "MySQL rows" "ES docs"
+for t in "${TABLES[@]}"; do
+    docs=$(http GET "$ES_URL/shop-$t/_count" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["count"])')
+    mark="ok"
+    if [ "$docs" != "${ROWS[$t]}" ]; then
+        mark="MISMATCH"
+        mismatch=1
+    fi
+    printf '%-14s %12s %12s  %s\n' "$t" "${ROWS[$t]}" "$docs" "$mark"
+done
+echo
+
+SAMPLE=$(((PRODUCTS + 1) / 2))
+echo "products row $SAMPLE in MySQL:"
+sql -e "SELECT * FROM shop.products WHERE id = $SAMPLE\G" | tail -n +2
+echo
+echo "the same product in Elasticsearch (GET shop-products/_doc/$SAMPLE):"
+http GET "$ES_URL/shop-products/_doc/$SAMPLE" | "$PY" scripts/quickstart/show_source.py
+echo
+
+[ "$mismatch" = 0 ] || die "document counts differ from row counts"
+cat <<EOF
+The servers keep running:
+  MariaDB        127.0.0.1:$MYSQL_PORT (user root, no password), database shop
+                 $CLIENT --no-defaults -h 127.0.0.1 -P $MYSQL_PORT -uroot shop
+  osmem-server   $ES_URL   (indices shop-customers, shop-products, shop-orders, shop-order_items)
+  job file       $JOB
+
+Try the examples against them:
+  eval "\$(scripts/quickstart.sh env)"
+  cargo run --example mysql_to_mysql     # shop -> shop_copy
+  cargo run --example es_to_es           # shop-products -> shop-products-copy
+
+Stop both servers and delete their data:
+  scripts/quickstart.sh stop
+EOF
