@@ -34,6 +34,8 @@ pub enum Command {
     /// Checks a job file (and by default that its servers, tables and indices are there)
     /// without running it.
     Validate(ValidateArgs),
+    /// Compares a job's targets with their sources; `--repair` rewrites what differs.
+    Check(CheckArgs),
     /// Inspects and replays dead letters (records the target rejected).
     Dlq {
         /// What to do with them.
@@ -75,6 +77,37 @@ pub struct ValidateArgs {
     /// Check only the file; do not connect to any server.
     #[arg(long)]
     pub offline: bool,
+}
+
+/// `datatrace check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The job file (TOML, or JSON), as for `run`.
+    pub job: PathBuf,
+    /// Output format (`json`: the whole report as one JSON document).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+    /// Rewrite missing and different rows from the source, then check again.
+    #[arg(long)]
+    pub repair: bool,
+    /// With --repair (implied), also delete target rows that have no source row.
+    #[arg(long)]
+    pub delete_extra: bool,
+    /// Only this unit (repeatable).
+    #[arg(long)]
+    pub unit: Vec<String>,
+    /// Keys and rows shown per kind of difference.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_diffs: usize,
+    /// Seconds to wait before checking differing rows again (live targets).
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    pub recheck_delay: f64,
+    /// Rows per checksummed key range (default 10000).
+    #[arg(long, value_name = "ROWS")]
+    pub chunk_size: Option<u64>,
+    /// Ranges checked at the same time (default 4).
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<usize>,
 }
 
 /// `datatrace dlq ...`.
@@ -151,6 +184,7 @@ pub async fn execute(cli: Cli) -> u8 {
     match cli.command {
         Command::Run(args) => commands::run::run(&args, cli.verbose).await,
         Command::Validate(args) => commands::validate::validate(&args, cli.verbose).await,
+        Command::Check(args) => commands::check::check(&args, cli.verbose).await,
         Command::Dlq {
             command: DlqCommand::List(args),
         } => commands::dlq::list(&args).await,

@@ -1,5 +1,6 @@
 //! The subcommands' implementations; each returns the process exit code.
 
+pub mod check;
 pub mod dlq;
 pub mod run;
 pub mod serve;
