@@ -24,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod binlog;
 pub mod checksum;
 pub mod chunk;
 pub mod config;

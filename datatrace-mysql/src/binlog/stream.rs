@@ -1,0 +1,222 @@
+//! Connecting as a replica: the prerequisite checks, the current position, and opening a
+//! dump stream at a file and offset or (MariaDB) after a GTID state, with heartbeats.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Row};
+
+use crate::connect::MySqlConnection;
+use crate::error::{Context, MySqlError, Result};
+use crate::snapshot::BinlogPosition;
+
+/// What [`check_prerequisites`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prerequisites {
+    /// `binlog_row_metadata` is FULL (column names, signedness and ENUM/SET labels are in
+    /// the table maps). Without it, columns are matched by position.
+    pub full_row_metadata: bool,
+    /// The server is MariaDB (GTIDs `domain-server-seq`).
+    pub mariadb: bool,
+}
+
+fn prereq(what: &str, fix: &str) -> MySqlError {
+    MySqlError::Config(format!(
+        "change data capture needs {what} on the source server: {fix}"
+    ))
+}
+
+/// Checks what a binlog stream needs, with an error naming what is missing and how to fix
+/// it: binary logging on, `binlog_format=ROW`, `binlog_row_image=FULL`, and the
+/// REPLICATION SLAVE and REPLICATION CLIENT (MariaDB: BINLOG MONITOR) privileges.
+/// `binlog_row_metadata` other than FULL is a warning (columns then match by position).
+pub async fn check_prerequisites(conn: &MySqlConnection) -> Result<Prerequisites> {
+    let mut c = conn.get().await?;
+    let ctx = || "checking the binlog prerequisites".to_string();
+    let row: Option<Row> = c
+        .query_first("SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image")
+        .await
+        .ctx(ctx)?;
+    let row = row.ok_or_else(|| MySqlError::Driver {
+        context: ctx(),
+        message: "no answer".into(),
+    })?;
+    let text = |i: usize| -> String {
+        match row.as_ref(i) {
+            Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).to_ascii_uppercase(),
+            Some(mysql_async::Value::Int(v)) => v.to_string(),
+            Some(mysql_async::Value::UInt(v)) => v.to_string(),
+            _ => String::new(),
+        }
+    };
+    let (log_bin, format, image) = (text(0), text(1), text(2));
+    if !(log_bin == "1" || log_bin == "ON") {
+        return Err(prereq(
+            "binary logging (log_bin is OFF)",
+            "start the server with --log-bin",
+        ));
+    }
+    if format != "ROW" {
+        return Err(prereq(
+            &format!("binlog_format=ROW (it is {format})"),
+            "SET GLOBAL binlog_format='ROW' or start with --binlog-format=ROW",
+        ));
+    }
+    if image != "FULL" {
+        return Err(prereq(
+            &format!("binlog_row_image=FULL (it is {image})"),
+            "SET GLOBAL binlog_row_image='FULL'",
+        ));
+    }
+    let meta: Option<Option<String>> = c
+        .query_first("SELECT @@GLOBAL.binlog_row_metadata")
+        .await
+        .ok()
+        .flatten();
+    let full_row_metadata = meta
+        .flatten()
+        .is_some_and(|m| m.eq_ignore_ascii_case("FULL"));
+    if !full_row_metadata {
+        tracing::warn!("binlog_row_metadata is not FULL: binlog columns are matched to information_schema by position, so a column added or dropped since an event makes it undecodable; SET GLOBAL binlog_row_metadata='FULL' (MariaDB 10.5+, MySQL 8.0.1+)");
+    }
+    let grants: Vec<String> = c.query("SHOW GRANTS").await.ctx(ctx)?;
+    let global: Vec<String> = grants
+        .iter()
+        .map(|g| g.to_ascii_uppercase())
+        .filter(|g| g.contains(" ON *.*"))
+        .collect();
+    let has = |names: &[&str]| {
+        global
+            .iter()
+            .any(|g| g.contains("ALL PRIVILEGES") || names.iter().any(|n| g.contains(n)))
+    };
+    if !has(&["REPLICATION SLAVE"]) {
+        return Err(MySqlError::NoPrivilege {
+            context: ctx(),
+            message: format!(
+                "the user lacks REPLICATION SLAVE (needed to read the binlog): GRANT REPLICATION SLAVE ON *.* TO {}",
+                current_user(&mut c).await
+            ),
+        });
+    }
+    if !has(&["REPLICATION CLIENT", "BINLOG MONITOR", "SUPER"]) {
+        return Err(MySqlError::NoPrivilege {
+            context: ctx(),
+            message: format!(
+                "the user lacks REPLICATION CLIENT (BINLOG MONITOR on MariaDB; needed for SHOW MASTER STATUS): GRANT REPLICATION CLIENT ON *.* TO {}",
+                current_user(&mut c).await
+            ),
+        });
+    }
+    Ok(Prerequisites {
+        full_row_metadata,
+        mariadb: conn.info().is_mariadb,
+    })
+}
+
+async fn current_user(c: &mut Conn) -> String {
+    c.query_first::<String, _>("SELECT CURRENT_USER()")
+        .await
+        .ok()
+        .flatten()
+        .map(|u| match u.split_once('@') {
+            Some((n, h)) => format!("'{n}'@'{h}'"),
+            None => u,
+        })
+        .unwrap_or_else(|| "<user>".into())
+}
+
+/// The server's current binlog position with its GTID state.
+pub async fn current_position(conn: &MySqlConnection) -> Result<BinlogPosition> {
+    let mut c = conn.get().await?;
+    let ctx = || "reading the current binlog position (SHOW MASTER STATUS)".to_string();
+    let row: Option<Row> = c.query_first("SHOW MASTER STATUS").await.ctx(ctx)?;
+    let row = row.ok_or_else(|| {
+        prereq(
+            "binary logging",
+            "SHOW MASTER STATUS is empty: start the server with --log-bin",
+        )
+    })?;
+    let file: Option<String> = row.get(0);
+    let pos: Option<u64> = row.get(1);
+    let (Some(file), Some(pos)) = (file, pos) else {
+        return Err(MySqlError::Driver {
+            context: ctx(),
+            message: "no file and position".into(),
+        });
+    };
+    let gtid = gtid_at(&mut c, conn.info().is_mariadb, &file, pos).await?;
+    Ok(BinlogPosition { file, pos, gtid })
+}
+
+/// The GTID state at a binlog point (MariaDB `BINLOG_GTID_POS`, MySQL `gtid_executed`).
+pub async fn gtid_at(c: &mut Conn, mariadb: bool, file: &str, pos: u64) -> Result<Option<String>> {
+    let ctx = || format!("reading the GTID state at {file}:{pos}");
+    let r: Option<Option<String>> = if mariadb {
+        c.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, pos))
+            .await
+            .ctx(ctx)?
+    } else {
+        c.query_first("SELECT @@GLOBAL.gtid_executed")
+            .await
+            .ctx(ctx)?
+    };
+    Ok(r.flatten()
+        .map(|g| g.replace(['\n', ' '], ""))
+        .filter(|g| !g.is_empty()))
+}
+
+/// Where a dump starts.
+#[derive(Debug, Clone)]
+pub enum DumpFrom<'a> {
+    /// A file and offset.
+    Position(&'a str, u64),
+    /// After a MariaDB GTID state.
+    MariaDbGtid(&'a str),
+}
+
+/// Opens a dump stream as replica `server_id`, with server heartbeats every
+/// `heartbeat_secs` on an idle stream.
+pub async fn open_stream(
+    conn: &MySqlConnection,
+    server_id: u32,
+    from: DumpFrom<'_>,
+    heartbeat_secs: u64,
+) -> Result<BinlogStream> {
+    let ctx = || format!("starting the binlog stream as replica {server_id} at {from:?}");
+    let mut c = conn.dedicated().await?;
+    let ns = heartbeat_secs.max(1).saturating_mul(1_000_000_000);
+    c.query_drop(format!("SET @master_heartbeat_period = {ns}"))
+        .await
+        .ctx(ctx)?;
+    let mariadb = conn.info().is_mariadb;
+    if mariadb {
+        // Announce GTID support so that GTID events are sent (capability 4 = MARIA_SLAVE_CAPABILITY_GTID).
+        c.query_drop("SET @mariadb_slave_capability = 4")
+            .await
+            .ctx(ctx)?;
+    }
+    let request = BinlogStreamRequest::new(server_id);
+    let stream = match from {
+        DumpFrom::Position(file, pos) => {
+            c.get_binlog_stream(request.with_filename(file.as_bytes()).with_pos(pos))
+                .await
+        }
+        DumpFrom::MariaDbGtid(state) => {
+            if !mariadb {
+                return Err(MySqlError::Config(
+                    "resume_by_gtid: only MariaDB GTID states resume this way; MySQL streams resume from file and offset".into(),
+                ));
+            }
+            let mut quoted = String::new();
+            crate::types::quote_str(&mut quoted, state);
+            c.query_drop(format!("SET @slave_connect_state = {quoted}"))
+                .await
+                .ctx(ctx)?;
+            c.query_drop("SET @slave_gtid_strict_mode = 1")
+                .await
+                .ctx(ctx)?;
+            c.get_binlog_stream(request.with_filename(b"").with_pos(4u64))
+                .await
+        }
+    };
+    stream.ctx(ctx)
+}

@@ -1,0 +1,85 @@
+//! Helpers of the change data capture tests (real MariaDB from the testkit).
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use datatrace_core::{Emitted, Emitter, Part, Position, Record, Source};
+use datatrace_mysql::binlog::{current_position, BinlogSource, CdcOptions, StartAt};
+use datatrace_mysql::{BinlogPosition, ConnectionConfig, MySqlConnection};
+
+pub fn db() -> &'static datatrace_testkit::MariaDb {
+    datatrace_testkit::mariadb()
+}
+
+pub fn exec(sql: &str) -> String {
+    db().exec(sql)
+}
+
+pub async fn connect(database: &str) -> MySqlConnection {
+    MySqlConnection::connect(&ConnectionConfig::new(db().url_for(database)))
+        .await
+        .expect("connect")
+}
+
+/// The server's current binlog position.
+pub async fn now() -> BinlogPosition {
+    current_position(&connect("mysql").await)
+        .await
+        .expect("position")
+}
+
+/// Options streaming `database.*` from `start`, with a unique server id.
+pub fn opts(database: &str, start: &BinlogPosition) -> CdcOptions {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(7000);
+    CdcOptions {
+        server_id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        start: StartAt::Position {
+            file: start.file.clone(),
+            pos: start.pos,
+        },
+        heartbeat_secs: 1,
+        ..CdcOptions::tables([format!("{database}.*")])
+    }
+}
+
+/// What a stream produced.
+#[derive(Default)]
+pub struct Captured {
+    pub records: Vec<Record>,
+    pub checkpoints: Vec<Position>,
+}
+
+/// Runs a stream (from `from`, or the options' start) until `done` says so (or 30 s pass:
+/// a panic), then stops it.
+pub async fn capture(
+    opts: CdcOptions,
+    from: Option<Position>,
+    done: impl Fn(&Captured) -> bool,
+) -> Captured {
+    let source = BinlogSource::new(connect("mysql").await, opts).expect("source");
+    let (mut em, mut rx) = Emitter::for_test(64, 1_000_000);
+    let task = tokio::spawn(async move {
+        let r = source.read(&Part::whole(), from, &mut em).await;
+        let _ = em.flush().await;
+        r
+    });
+    let mut got = Captured::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done(&got) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(Emitted::Records(r))) => got.records.extend(r),
+            Ok(Some(Emitted::Checkpoint(p))) => got.checkpoints.push(p),
+            Ok(None) => {
+                let r = task.await.expect("join");
+                panic!("stream ended: {r:?}");
+            }
+            Err(_) => panic!(
+                "timed out with {} records and {} checkpoints",
+                got.records.len(),
+                got.checkpoints.len()
+            ),
+        }
+    }
+    task.abort();
+    got
+}
