@@ -47,6 +47,18 @@ pub fn opts(database: &str, start: &BinlogPosition) -> CdcOptions {
 pub struct Captured {
     pub records: Vec<Record>,
     pub checkpoints: Vec<Position>,
+    /// For each checkpoint, how many records came before it.
+    pub checkpoint_at: Vec<usize>,
+}
+
+impl Captured {
+    /// The `id` column (first) of every record, as i64.
+    pub fn ids(&self) -> Vec<i64> {
+        self.records
+            .iter()
+            .map(|r| r.values[0].as_i64().expect("id"))
+            .collect()
+    }
 }
 
 /// Runs a stream (from `from`, or the options' start) until `done` says so (or 30 s pass:
@@ -56,7 +68,18 @@ pub async fn capture(
     from: Option<Position>,
     done: impl Fn(&Captured) -> bool,
 ) -> Captured {
-    let source = BinlogSource::new(connect("mysql").await, opts).expect("source");
+    capture_via(connect("mysql").await, opts, from, done, |_| {}).await
+}
+
+/// [`capture`] through `conn`, calling `step` after every message received.
+pub async fn capture_via(
+    conn: MySqlConnection,
+    opts: CdcOptions,
+    from: Option<Position>,
+    done: impl Fn(&Captured) -> bool,
+    mut step: impl FnMut(&Captured),
+) -> Captured {
+    let source = BinlogSource::new(conn, opts).expect("source");
     let (mut em, mut rx) = Emitter::for_test(64, 1_000_000);
     let task = tokio::spawn(async move {
         let r = source.read(&Part::whole(), from, &mut em).await;
@@ -68,7 +91,10 @@ pub async fn capture(
     while !done(&got) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(Emitted::Records(r))) => got.records.extend(r),
-            Ok(Some(Emitted::Checkpoint(p))) => got.checkpoints.push(p),
+            Ok(Some(Emitted::Checkpoint(p))) => {
+                got.checkpoint_at.push(got.records.len());
+                got.checkpoints.push(p)
+            }
             Ok(None) => {
                 let r = task.await.expect("join");
                 panic!("stream ended: {r:?}");
@@ -79,6 +105,7 @@ pub async fn capture(
                 got.checkpoints.len()
             ),
         }
+        step(&got);
     }
     task.abort();
     got
