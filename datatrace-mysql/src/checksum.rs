@@ -14,7 +14,7 @@ use datatrace_core::Value;
 use mysql_async::prelude::Queryable;
 use mysql_async::Params;
 
-use crate::connect::MySqlConnection;
+use crate::connect::{MySqlConnection, ServerInfo};
 use crate::error::{Context, Result};
 use crate::schema::TableInfo;
 use crate::sql::{ident, key_after, key_at_most, table_ref};
@@ -29,8 +29,23 @@ pub struct RangeChecksum {
     pub hash: u64,
 }
 
-/// The per-row expression hashed by [`range_checksum`] for `table`.
-pub fn row_hash_expr(table: &TableInfo) -> String {
+/// Whether the server has `JSON_NORMALIZE` (MariaDB 10.7+), used to hash MariaDB's JSON
+/// columns (text) in a canonical form: a copy writes JSON compact with sorted keys.
+pub fn has_json_normalize(info: &ServerInfo) -> bool {
+    if !info.is_mariadb {
+        return false;
+    }
+    let mut nums = info
+        .version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    (major, minor) >= (10, 7)
+}
+
+/// The per-row expression hashed by [`range_checksum`] for `table`; `normalize_json`: hash
+/// JSON columns through `JSON_NORMALIZE` (see [`has_json_normalize`]).
+pub fn row_hash_expr(table: &TableInfo, normalize_json: bool) -> String {
     let mut parts = Vec::with_capacity(table.kinds.len() + 1);
     let mut nulls = Vec::with_capacity(table.kinds.len());
     for (col, kind) in table.schema.columns().iter().zip(&table.kinds) {
@@ -38,6 +53,7 @@ pub fn row_hash_expr(table: &TableInfo) -> String {
         parts.push(match kind {
             ColumnKind::Binary | ColumnKind::Geometry => format!("HEX({c})"),
             ColumnKind::Bit(_) => format!("CAST({c} AS UNSIGNED)"),
+            ColumnKind::Json if normalize_json => format!("JSON_NORMALIZE({c})"),
             _ => c.clone(),
         });
         nulls.push(format!("ISNULL({c})"));
@@ -50,6 +66,7 @@ pub fn row_hash_expr(table: &TableInfo) -> String {
 /// unbounded), with an optional extra condition (trusted SQL, e.g. a source `filter`).
 pub fn range_checksum_sql(
     table: &TableInfo,
+    normalize_json: bool,
     lo: Option<&[Value]>,
     hi: Option<&[Value]>,
     filter: Option<&str>,
@@ -72,7 +89,7 @@ pub fn range_checksum_sql(
     }
     let mut sql = format!(
         "SELECT COUNT(*), COALESCE(BIT_XOR({}), 0) FROM {}",
-        row_hash_expr(table),
+        row_hash_expr(table, normalize_json),
         table_ref(&table.database, &table.name)
     );
     if !conds.is_empty() {
@@ -90,7 +107,8 @@ pub async fn range_checksum(
     hi: Option<&[Value]>,
     filter: Option<&str>,
 ) -> Result<RangeChecksum> {
-    let (sql, params) = range_checksum_sql(table, lo, hi, filter);
+    let normalize = has_json_normalize(conn.info());
+    let (sql, params) = range_checksum_sql(table, normalize, lo, hi, filter);
     let params: Vec<mysql_async::Value> = params.iter().map(to_param).collect();
     let params = if params.is_empty() {
         Params::Empty
@@ -135,8 +153,13 @@ mod tests {
             key_source: KeySource::Primary,
             estimated_rows: 0,
         };
-        let (sql, params) =
-            range_checksum_sql(&table, Some(&[Value::Int(1)]), Some(&[Value::Int(9)]), None);
+        let (sql, params) = range_checksum_sql(
+            &table,
+            true,
+            Some(&[Value::Int(1)]),
+            Some(&[Value::Int(9)]),
+            None,
+        );
         assert_eq!(
             sql,
             "SELECT COUNT(*), COALESCE(BIT_XOR(CRC32(CONCAT_WS('#', `id`, HEX(`b`), \
