@@ -333,7 +333,7 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
     let id = t["id"].as_i64().unwrap();
     assert_eq!(t["status"], "idle");
     let mut events = Events::open(&s.addr, &format!("/api/tasks/{id}/events"), true);
-    let (name, snap) = events.next().unwrap();
+    let (name, snap) = events.next_event().unwrap();
     assert_eq!(
         (name.as_str(), snap["status"].as_str()),
         ("snapshot", Some("idle"))
@@ -344,7 +344,7 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
     let mut percents = Vec::new();
     let mut names = std::collections::BTreeSet::new();
     loop {
-        let (name, data) = events.next().expect("the stream stays open");
+        let (name, data) = events.next_event().expect("the stream stays open");
         names.insert(name.clone());
         if let Some(p) = data["overall"]["percent"].as_f64() {
             percents.push(p);

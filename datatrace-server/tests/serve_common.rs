@@ -213,7 +213,7 @@ impl Events {
     }
 
     /// The next event: (name, data as JSON). Chunk-size lines are skipped.
-    pub fn next(&mut self) -> Option<(String, Value)> {
+    pub fn next_event(&mut self) -> Option<(String, Value)> {
         let mut name = String::new();
         let mut data = String::new();
         let mut line = String::new();

@@ -394,9 +394,14 @@ pub async fn task_events(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let hub = app.manager.hub(id)?;
     let (first, mut rx) = hub.subscribe();
+    let closing = app.manager.closing();
     let stream = async_stream(first, move |tx| async move {
         loop {
-            match rx.recv().await {
+            let next = tokio::select! {
+                m = rx.recv() => m,
+                _ = closing.cancelled() => break,
+            };
+            match next {
                 Ok(msg) => {
                     if tx.send(event(&msg)).await.is_err() {
                         break;

@@ -45,6 +45,7 @@ pub struct Manager {
     running: Mutex<HashMap<i64, CancellationToken>>,
     hubs: Mutex<HashMap<i64, Arc<Hub>>>,
     secrets: Mutex<Vec<String>>,
+    closing: CancellationToken,
 }
 
 impl Manager {
@@ -65,6 +66,7 @@ impl Manager {
             running: Mutex::new(HashMap::new()),
             hubs: Mutex::new(HashMap::new()),
             secrets: Mutex::new(Vec::new()),
+            closing: CancellationToken::new(),
         })
     }
 
@@ -225,6 +227,7 @@ impl Manager {
         }
         match self.prepare(id, &task.config, kind).await {
             Ok((job, planned)) => {
+                self.set_status(id, "queued", None, true, false);
                 let me = self.clone();
                 tokio::spawn(async move { me.run(id, job, planned, cancel).await });
                 Ok(())
@@ -292,7 +295,6 @@ impl Manager {
         cancel: CancellationToken,
     ) {
         let want = planned.concurrency.min(self.max_units).max(1) as u32;
-        self.set_status(id, "queued", None, true, false);
         let permits = tokio::select! {
             p = self.units.clone().acquire_many_owned(want) => p.ok(),
             _ = cancel.cancelled() => None,
@@ -510,8 +512,14 @@ impl Manager {
         }
     }
 
+    /// Cancelled when the server shuts down (event streams end).
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
+    }
+
     /// Stops every task and waits (up to `grace`) for them to finish.
     pub async fn shutdown(&self, grace: Duration) {
+        self.closing.cancel();
         let tokens: Vec<_> = self
             .running
             .lock()

@@ -68,7 +68,7 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
 }
 
 /// The routes that need no token.
-pub const PUBLIC: &[&str] = &["/healthz", "/", "/app.js", "/style.css"];
+pub const PUBLIC: &[&str] = &["/healthz", "/", "/app.js", "/style.css", "/favicon.ico"];
 
 /// The authenticated part of the router.
 pub fn router() -> Router<AppState> {

@@ -37,4 +37,8 @@ pub fn router() -> Router<AppState> {
             "/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
         )
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
 }
