@@ -49,10 +49,7 @@ impl Drop for Stop {
 fn datatrace_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     // target/<profile>/deps/quickstart-HASH
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = profile_dir.join("datatrace");
     if bin.exists() {
         return bin;
@@ -110,11 +107,17 @@ fn quickstart_small_copies_the_shop_and_stop_removes_everything() {
     check_counts(&text);
     // Live progress (plain lines: no terminal here), the summary and the sample.
     assert!(text.contains("[quickstart] shop.orders: running"), "{text}");
-    assert!(text.contains("[quickstart] shop.order_items: done"), "{text}");
+    assert!(
+        text.contains("[quickstart] shop.order_items: done"),
+        "{text}"
+    );
     assert!(text.contains("products row 20 in MySQL:"), "{text}");
     assert!(text.contains("sku: SKU-000020"), "{text}");
     assert!(text.contains("\"sku\": \"SKU-000020\""), "{text}");
-    assert!(text.contains("\"price\": 186.30"), "exact decimal shown:\n{text}");
+    assert!(
+        text.contains("\"price\": 186.30"),
+        "exact decimal shown:\n{text}"
+    );
     assert!(text.contains("scripts/quickstart.sh stop"), "{text}");
 
     let pid = |f: &str| std::fs::read_to_string(dir.join(f)).expect("pid file");
@@ -131,7 +134,10 @@ fn quickstart_small_copies_the_shop_and_stop_removes_everything() {
 
     let (out, text) = quickstart(&dir, "env");
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("export MYSQL_URL=mysql://root@127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("export MYSQL_URL=mysql://root@127.0.0.1:"),
+        "{text}"
+    );
 
     let (out, text) = quickstart(&dir, "stop");
     assert!(out.status.success(), "stop failed:\n{text}");
