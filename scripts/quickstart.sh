@@ -17,16 +17,16 @@
 #   QUICKSTART_PROFILE  release (default; a first release build takes a few minutes) or debug
 #   DATATRACE_BIN       a `datatrace` binary to use instead of building one
 #   QUICKSTART_DIR      where servers keep their data, logs and pids
-#                       (default .datatrace/quickstart)
+#                       (default .datatrace/quickstart in the repository)
 #
 # Idempotent: running it again reuses the servers if they are up, reloads the shop and
 # copies it again. Exits non-zero when a count does not match.
 set -euo pipefail
+QS_DIR=${QUICKSTART_DIR:-.datatrace/quickstart}
+[ -n "${QUICKSTART_DIR:-}" ] && [ "${QS_DIR#/}" = "$QS_DIR" ] && QS_DIR=$PWD/$QS_DIR
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-QS_DIR=${QUICKSTART_DIR:-$ROOT/.datatrace/quickstart}
-mkdir -p "$QS_DIR"
-QS_DIR=$(cd "$QS_DIR" && pwd)
+[ "${QS_DIR#/}" = "$QS_DIR" ] && QS_DIR=$ROOT/$QS_DIR
 DB_DIR=$QS_DIR/mariadb
 OS_DIR=$QS_DIR/osmem
 TABLES=(customers products orders order_items)
@@ -96,6 +96,8 @@ env)
 *) die "unknown argument ${1}; usage: scripts/quickstart.sh [--small | env | stop]" ;;
 esac
 [[ "$SCALE" =~ ^[0-9]+$ ]] && [ "$SCALE" -ge 30 ] || die "QUICKSTART_SCALE must be a number >= 30"
+
+mkdir -p "$QS_DIR"
 
 # --- 1. what is missing ---------------------------------------------------------------------
 say "checking what is installed (scripts/setup.sh)"
