@@ -110,3 +110,99 @@ pub async fn capture_via(
     task.abort();
     got
 }
+
+/// A random writer on tables `a`, `b`, `c` of `database` (see [`seed`]): inserts, updates
+/// and deletes, a third of them in multi-statement transactions, until `stop` is set.
+/// Returns the number of statements run.
+pub async fn writer(database: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u64 {
+    use mysql_async::prelude::Queryable;
+    let conn = connect(&database).await;
+    let mut c = conn.get().await.expect("writer connection");
+    let mut n = 0u64;
+    let mut next_id = 10_000i64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let in_tx = fastrand::u8(0..3) == 0;
+        let mut sql = String::new();
+        if in_tx {
+            sql.push_str("BEGIN;");
+        }
+        for _ in 0..if in_tx { 3 } else { 1 } {
+            let id = fastrand::i64(1..next_id.min(400) + 40);
+            let table = ["a", "b", "c"][fastrand::usize(0..3)];
+            let key = match table {
+                "b" => format!("k1 = {} AND k2 = 'k{}'", id % 50, id % 7),
+                _ => format!("id = {id}"),
+            };
+            let s = match fastrand::u8(0..10) {
+                0..=3 => {
+                    next_id += 1;
+                    match table {
+                        "b" => format!(
+                            "INSERT INTO b VALUES ({}, 'k{}', {}, 'w{n}') ON DUPLICATE KEY UPDATE n = n + 1;",
+                            next_id % 50,
+                            next_id % 7,
+                            fastrand::i32(..)
+                        ),
+                        t => format!("INSERT IGNORE INTO {t} VALUES ({}, 'w{n}', {});", fastrand::i64(1..450), fastrand::i32(..)),
+                    }
+                }
+                4..=7 => format!("UPDATE {table} SET n = n + 1, v = 'u{n}' WHERE {key};"),
+                _ => format!("DELETE FROM {table} WHERE {key};"),
+            };
+            sql.push_str(&s);
+            n += 1;
+        }
+        if in_tx {
+            sql.push_str("COMMIT;");
+        }
+        c.query_drop(sql).await.expect("writer statement");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    n
+}
+
+/// Creates tables `a` (id), `b` (k1, k2) and `c` (id) with `n` rows each.
+pub fn seed(database: &str, n: usize) {
+    let mut sql = format!(
+        "USE `{database}`; \
+         CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(40), n INT); \
+         CREATE TABLE b (k1 INT, k2 VARCHAR(10), n INT, v VARCHAR(40), PRIMARY KEY (k1, k2)); \
+         CREATE TABLE c (id BIGINT UNSIGNED PRIMARY KEY, v VARCHAR(40), n INT);"
+    );
+    for i in 1..=n {
+        sql.push_str(&format!(
+            "INSERT INTO a VALUES ({i}, 'v{i}', {i}); INSERT IGNORE INTO b VALUES ({}, 'k{}', {i}, 'v{i}'); INSERT INTO c VALUES ({i}, 'v{i}', {i});",
+            i % 50,
+            i % 7
+        ));
+    }
+    exec(&sql);
+}
+
+/// Waits until the stream unit's committed checkpoint reaches `target` (60 s at most).
+pub async fn wait_for_checkpoint(
+    store: &std::sync::Arc<dyn datatrace_core::CheckpointStore>,
+    job: &str,
+    unit: &str,
+    target: &BinlogPosition,
+) {
+    let want = datatrace_mysql::binlog::position::ordinal(&target.file, target.pos);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let cp = store.load(job, unit).await.expect("load");
+        let at = cp
+            .as_ref()
+            .and_then(|c| c.parts.first())
+            .and_then(|p| p.position.as_ref())
+            .and_then(|p| p.ordinal)
+            .unwrap_or(0);
+        if at >= want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream did not reach {target:?} (at ordinal {at:#x}, want {want:#x}): {cp:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
