@@ -20,5 +20,5 @@ say "$(cargo --version), $(rustc --version)"
 
 run cargo fmt --all --check
 run cargo clippy --workspace --all-targets --all-features -- -D warnings
-run cargo test --workspace --all-features
+run cargo test --workspace --all-features --no-fail-fast
 say "all checks passed"
