@@ -272,11 +272,7 @@ async fn skip_policy_writes_the_rest_and_keeps_no_dead_letters() {
         assert!(o.last_error.is_none(), "seed {seed}: {:?}", o.last_error);
         let written: HashSet<i64> = o.ledger.lock().unwrap().written.keys().copied().collect();
         let good: HashSet<i64> = (0..N as i64).filter(|&i| !is_poison(i)).collect();
-        assert_eq!(
-            written,
-            good,
-            "seed {seed}"
-        );
+        assert_eq!(written, good, "seed {seed}");
         assert!(o.dlq.list().await.unwrap().is_empty());
     }
 }
