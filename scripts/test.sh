@@ -9,6 +9,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
+# Debian's chromium and playwright-core, for the web UI's browser test.
+run bash scripts/setup-browser.sh
 
 if [ -n "${CI:-}" ]; then
     # A one-shot build: incremental compilation and full debug info only cost time there.
