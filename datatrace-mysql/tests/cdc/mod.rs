@@ -49,6 +49,8 @@ pub struct Captured {
     pub checkpoints: Vec<Position>,
     /// For each checkpoint, how many records came before it.
     pub checkpoint_at: Vec<usize>,
+    /// Reconnects of the stream.
+    pub reconnects: u64,
 }
 
 impl Captured {
@@ -80,7 +82,9 @@ pub async fn capture_via(
     mut step: impl FnMut(&Captured),
 ) -> Captured {
     let source = BinlogSource::new(conn, opts).expect("source");
-    let (mut em, mut rx) = Emitter::for_test(64, 1_000_000);
+    let stats = source.stats();
+    // A small channel: the stream stays close behind the reader (faults land mid-stream).
+    let (mut em, mut rx) = Emitter::for_test(64, 2);
     let task = tokio::spawn(async move {
         let r = source.read(&Part::whole(), from, &mut em).await;
         let _ = em.flush().await;
@@ -108,6 +112,7 @@ pub async fn capture_via(
         step(&got);
     }
     task.abort();
+    got.reconnects = stats.reconnects.load(std::sync::atomic::Ordering::Relaxed);
     got
 }
 
