@@ -367,6 +367,20 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
     let units = s.ok("GET", &format!("/api/tasks/{id}/units"), None);
     assert_eq!(units[0]["state"], "done");
     assert_eq!(es_count(&index), 3000);
+    let check = s.ok("POST", &format!("/api/tasks/{id}/verify"), None);
+    assert_eq!(check["equal"], true, "{check}");
+    mariadb().exec(&format!(
+        "UPDATE {db}.items SET name = 'changed' WHERE id = 7"
+    ));
+    let check = s.ok("POST", &format!("/api/tasks/{id}/verify"), None);
+    assert_eq!(
+        (
+            check["equal"].as_bool(),
+            check["units"][0]["different"].as_u64()
+        ),
+        (Some(false), Some(1)),
+        "{check}"
+    );
     // Logs by category, paged.
     let all = s.ok(
         "GET",

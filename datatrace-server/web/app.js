@@ -264,6 +264,20 @@ async function taskPage(id) {
   } }, label);
   const buttons = { start: btn('btn-start', 'Start', 'start'), stop: btn('btn-stop', 'Stop', 'stop', 'danger'),
     resume: btn('btn-resume', 'Resume', 'resume', 'secondary'), retry: btn('btn-retry', 'Retry failed', 'retry', 'secondary') };
+  const verifyBox = h('div', { id: 'verify-result' });
+  buttons.verify = h('button', { id: 'btn-verify', class: 'secondary', onclick: async () => {
+    buttons.verify.disabled = true;
+    verifyBox.replaceChildren(h('p', { class: 'hint' }, 'Comparing the target with the source...'));
+    try {
+      const r = await api('POST', '/api/tasks/' + id + '/verify');
+      verifyBox.replaceChildren(
+        h('p', { class: r.equal ? 'ok' : 'err', id: 'verify-verdict' }, r.equal ? 'Verified: the target equals the source.' : 'Differences found.'),
+        h('table', {}, h('thead', {}, h('tr', {}, ['Unit', 'Method', 'Source rows', 'Target rows', 'Missing', 'Extra', 'Different'].map((c) => h('th', {}, c)))),
+          h('tbody', {}, r.units.map((u) => h('tr', {}, h('td', {}, u.unit), h('td', {}, u.method), h('td', { class: 'num' }, fmt(u.source_rows)),
+            h('td', { class: 'num' }, fmt(u.target_rows)), h('td', { class: 'num' }, fmt(u.missing)), h('td', { class: 'num' }, fmt(u.extra)), h('td', { class: 'num' }, fmt(u.different)))))));
+    } catch (e) { verifyBox.replaceChildren(h('p', { class: 'err' }, e.message)); }
+    buttons.verify.disabled = ['running', 'queued', 'stopping'].includes(state.status);
+  } }, 'Verify');
   const paintStatus = (s, error, overall) => {
     state.status = s;
     status.replaceChildren(badge(s));
@@ -273,6 +287,7 @@ async function taskPage(id) {
     buttons.stop.disabled = !active || s === 'stopping';
     buttons.resume.disabled = active || !['stopped', 'failed'].includes(s);
     buttons.retry.disabled = active || s !== 'failed';
+    if (buttons.verify) buttons.verify.disabled = active;
     if (overall) paintOverall(overall);
   };
   const paintOverall = (o) => {
@@ -310,7 +325,7 @@ async function taskPage(id) {
     h('div', { class: 'card' },
       h('div', { style: 'display:flex;gap:12px;align-items:center' }, h('div', { style: 'flex:1' }, overallBar), overallText),
       stats, errorBox,
-      h('div', { class: 'actions' }, buttons.start, buttons.stop, buttons.resume, buttons.retry)),
+      h('div', { class: 'actions' }, buttons.start, buttons.stop, buttons.resume, buttons.retry, buttons.verify), verifyBox),
     h('h2', {}, 'Units'),
     h('table', { id: 'units' }, h('thead', {}, h('tr', {}, h('th', {}, 'Unit'), h('th', {}, 'Target'), h('th', {}, 'State'),
       h('th', {}, 'Progress'), h('th', { class: 'num' }, ''), h('th', { class: 'num' }, 'Written'), h('th', { class: 'num' }, 'Rows / s'), h('th', {}, 'Error'))), tbody),

@@ -444,3 +444,44 @@ where
         |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
     )
 }
+
+/// `POST /api/tasks/{id}/verify`: compares the target with the source (`datatrace check`,
+/// without repair) and returns the report.
+pub async fn verify_task(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<crate::check::CheckReport>> {
+    let t = app
+        .store()
+        .task(id)?
+        .ok_or_else(|| ApiError::not_found(format!("task {id}")))?;
+    if app.manager.is_running(id) {
+        return Err(ApiError::conflict(
+            "the task is running; verify it when it has stopped or finished",
+        ));
+    }
+    let (_, job) = app.manager.build(id, &t.config)?;
+    let opts = crate::check::CheckOptions::default();
+    let report = crate::check::check_job(&job, &opts).await.map_err(|e| {
+        let message = app.scrub(&job.scrub(&e.to_string()));
+        match e {
+            crate::check::CheckError::Unit { .. } => ApiError {
+                status: StatusCode::BAD_GATEWAY,
+                message,
+                field: None,
+            },
+            _ => ApiError::bad("", message),
+        }
+    })?;
+    let summary = if report.equal {
+        "verified: the target equals the source".to_owned()
+    } else {
+        let (m, x, d) = report.units.iter().fold((0, 0, 0), |a, u| {
+            (a.0 + u.missing, a.1 + u.extra, a.2 + u.different)
+        });
+        format!("verified: differences found ({m} missing, {x} extra, {d} different)")
+    };
+    let level = if report.equal { "info" } else { "warn" };
+    app.manager.log(Some(id), "system", level, None, &summary);
+    Ok(Json(report))
+}

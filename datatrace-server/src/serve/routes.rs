@@ -58,6 +58,7 @@ pub fn table() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
         (doc("post", "/api/tasks/{id}/stop", "Stop gracefully (flush, checkpoint)", None, 202), post(api::stop_task)),
         (doc("post", "/api/tasks/{id}/resume", "Continue from the checkpoints (done units are skipped)", None, 202), post(api::resume_task)),
         (doc("post", "/api/tasks/{id}/retry", "Run the failed units again from their checkpoints", None, 202), post(api::retry_task)),
+        (doc("post", "/api/tasks/{id}/verify", "Compare the target with the source (datatrace check, no repair); returns the check report", None, 200), post(api::verify_task)),
         (doc("get", "/api/tasks/{id}/units", "The units with live state and counters", None, 200), get(api::task_units)),
         (doc("get", "/api/tasks/{id}/logs", "Log lines, newest first (?category=realtime|error|system&before=&limit=)", None, 200), get(api::task_logs)),
         (doc("get", "/api/tasks/{id}/events", "Server-sent events: snapshot, progress, unit, status, log (token also as ?access_token=)", None, 200), get(api::task_events)),

@@ -88,6 +88,9 @@ try {
   await page.click('#tab-error');
   await page.click('#tab-realtime');
   await page.locator('#log-list div', { hasText: 'done' }).first().waitFor();
+  step('verify');
+  await page.click('#btn-verify');
+  await page.locator('#verify-verdict.ok').waitFor();
   await page.screenshot({ path: screenshot, fullPage: true });
   if (errors.length) throw new Error('errors in the page: ' + errors.join('; '));
   console.log('done: written ' + written);
