@@ -468,3 +468,75 @@ fn a_server_killed_mid_task_resumes_it_after_restart() {
     let units = s.ok("GET", &format!("/api/tasks/{id}/units"), None);
     assert_eq!(units[0]["state"], "done");
 }
+
+#[test]
+fn stop_resume_and_retry_failed_units() {
+    let dir = common::workdir("stop");
+    let s = Server::start(&dir);
+    let (db, user) = seed(3000);
+    let src = mysql_ds(&s, &user, &db);
+    let count = |db: &str| {
+        mariadb()
+            .exec(&format!("SELECT COUNT(*) FROM {db}.items"))
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let status = |id: i64| s.ok("GET", &format!("/api/tasks/{id}"), None);
+
+    // Stop mid-way, then resume to the end.
+    let dst = mariadb().create_database("dtserve_stop");
+    let t = s.ok(
+        "POST",
+        "/api/tasks",
+        Some(&json!({"name": "stoppable", "source": {"datasource": src, "tables": [format!("{db}.items")]},
+                     "target": {"datasource": src, "database": dst},
+                     "settings": {"batch_size": 100, "rate_limit": {"records_per_sec": 1000}}})),
+    );
+    let id = t["id"].as_i64().unwrap();
+    let (st, _) = s.call("POST", &format!("/api/tasks/{id}/stop"), None);
+    assert_eq!(st, 409, "stopping a task that does not run");
+    s.ok("POST", &format!("/api/tasks/{id}/start"), None);
+    wait_for(60, "rows written", || status(id)["overall"]["written"].as_u64().unwrap_or(0) >= 300);
+    let (st, _) = s.call("PUT", &format!("/api/tasks/{id}"), Some(&t["config"]));
+    assert_eq!(st, 409, "a running task cannot be changed");
+    s.ok("POST", &format!("/api/tasks/{id}/stop"), None);
+    wait_for(60, "stopped", || status(id)["status"] == "stopped");
+    let at_stop = count(&dst);
+    assert!(at_stop < 3000, "stopped mid-way: {at_stop}");
+    s.ok("POST", &format!("/api/tasks/{id}/resume"), None);
+    wait_for(60, "done", || status(id)["status"] == "done");
+    assert_eq!(count(&dst), 3000);
+    let logs = s
+        .ok("GET", &format!("/api/tasks/{id}/logs?category=system&limit=1000"), None)
+        .to_string();
+    assert!(logs.contains("stopping"), "{logs}");
+
+    // A unit that fails (a target column too narrow), fixed, then retried.
+    let dst = mariadb().create_database("dtserve_retry");
+    mariadb().exec(&format!(
+        "CREATE TABLE {dst}.items (id INT PRIMARY KEY, name VARCHAR(6), price DECIMAL(10,2))"
+    ));
+    let t = s.ok(
+        "POST",
+        "/api/tasks",
+        Some(&json!({"name": "narrow", "source": {"datasource": src, "tables": [format!("{db}.items")]},
+                     "target": {"datasource": src, "database": dst},
+                     "settings": {"retry": {"max_attempts": 2, "initial_backoff": 10, "max_backoff": 20}}})),
+    );
+    let id = t["id"].as_i64().unwrap();
+    let (st, _) = s.call("POST", &format!("/api/tasks/{id}/retry"), None);
+    assert_eq!(st, 409, "nothing failed yet");
+    s.ok("POST", &format!("/api/tasks/{id}/start"), None);
+    wait_for(60, "failed", || status(id)["status"] == "failed");
+    let units = s.ok("GET", &format!("/api/tasks/{id}/units"), None);
+    assert_eq!(units[0]["state"], "failed", "{units}");
+    assert!(!units[0]["error"].as_str().unwrap_or("").is_empty(), "{units}");
+    let errors = s.ok("GET", &format!("/api/tasks/{id}/logs?category=error"), None);
+    assert!(!errors["lines"].as_array().unwrap().is_empty(), "{errors}");
+    mariadb().exec(&format!("ALTER TABLE {dst}.items MODIFY name VARCHAR(64)"));
+    s.ok("POST", &format!("/api/tasks/{id}/retry"), None);
+    wait_for(60, "done after retry", || status(id)["status"] == "done");
+    assert_eq!(count(&dst), 3000);
+    assert_no_secrets(&s, "server output", &s.output());
+}
