@@ -695,3 +695,44 @@ async fn dropping_a_run_stops_its_tasks() {
         "tasks kept writing"
     );
 }
+
+/// Writes a batch every 200 ms.
+struct PacedSink;
+
+#[async_trait]
+impl Sink for PacedSink {
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(vec![Outcome::Written; batch.len()])
+    }
+}
+
+#[tokio::test]
+async fn the_rate_does_not_drop_to_zero_between_batches() {
+    let (tx, mut rx) = progress_channel(4096);
+    Pipeline::new(
+        "paced",
+        Arc::new(GeneratorSource::new(800, 2, 2)),
+        Arc::new(PacedSink),
+    )
+    .config(PipelineConfig {
+        batch_size: 100,
+        progress_interval: Duration::from_millis(40),
+        ..Default::default()
+    })
+    .progress(tx)
+    .run()
+    .await
+    .unwrap();
+    let mut rates = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        if let ProgressKind::Progress(p) = e.kind {
+            if p.written > 0 && p.written < 800 {
+                rates.push(p.rate);
+            }
+        }
+    }
+    // Events come 5 times per write; measured over one interval most would say 0.
+    assert!(rates.len() >= 10, "{rates:?}");
+    assert!(rates.iter().all(|&r| r > 0.0), "{rates:?}");
+}

@@ -20,10 +20,16 @@
 //! Memory is bounded by the channel capacities times the batch size, whatever the size of the
 //! unit: a slow sink fills the channels and the readers wait.
 
+mod commit;
+mod context;
+mod dispatch;
 mod pipeline;
 mod rate;
+mod read;
 mod retry;
+mod ticker;
 mod tracker;
+mod write;
 
 use std::time::Duration;
 

@@ -1,0 +1,64 @@
+//! The committer: follows acknowledgements and saves checkpoints behind the watermark.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::context::{CommitMsg, Ctx};
+use super::tracker::AckTracker;
+use crate::checkpoint::{CheckpointStore, PartState, UnitCheckpoint};
+use crate::error::Result;
+use crate::record::Position;
+use crate::temporal::Timestamp;
+
+pub(super) async fn commit_loop(
+    ctx: Arc<Ctx>,
+    mut rx: mpsc::UnboundedReceiver<CommitMsg>,
+    mut parts: Vec<PartState>,
+    store: Arc<dyn CheckpointStore>,
+    base: UnitCheckpoint,
+) -> Result<Vec<PartState>> {
+    let mut tracker = AckTracker::default();
+    let mut marks: VecDeque<(u64, usize, Option<Position>, bool)> = VecDeque::new();
+    let mut dirty = false;
+    let mut last_save = Instant::now();
+    let interval = ctx.config.checkpoint_interval;
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            CommitMsg::Mark {
+                at,
+                part,
+                position,
+                done,
+            } => marks.push_back((at, part, position, done)),
+            CommitMsg::Ack(runs) => tracker.ack(&runs),
+        }
+        while marks.front().is_some_and(|m| m.0 <= tracker.watermark()) {
+            let (_, part, position, done) = marks.pop_front().expect("checked");
+            if let Some(p) = parts.get_mut(part) {
+                if position.is_some() {
+                    p.position = position;
+                }
+                p.done |= done;
+                dirty = true;
+            }
+        }
+        if dirty && last_save.elapsed() >= interval && !ctx.shared.abort.is_cancelled() {
+            let cp = UnitCheckpoint {
+                parts: parts.clone(),
+                written: base.written + ctx.counters.written.load(Ordering::Relaxed),
+                updated_at: Timestamp::now(),
+                ..base.clone()
+            };
+            if let Err(e) = store.save(&ctx.job, &ctx.unit, &cp).await {
+                ctx.shared.fail(e);
+            }
+            dirty = false;
+            last_save = Instant::now();
+        }
+    }
+    Ok(parts)
+}

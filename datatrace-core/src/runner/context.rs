@@ -1,0 +1,132 @@
+//! What the tasks of one run share: cancellation, settings, counters, the error policy.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use super::tracker::Runs;
+use super::{ErrorPolicy, PipelineConfig};
+use crate::dlq::{DeadLetter, DeadLetterQueue};
+use crate::error::{Error, Result};
+use crate::progress::Counters;
+use crate::record::{Position, Record};
+use crate::sink::Sink;
+use crate::temporal::Timestamp;
+
+/// Cancellation state shared by a run's tasks.
+pub(super) struct Shared {
+    /// Stops the readers: cancelled by a graceful stop or a failure.
+    pub(super) halt: CancellationToken,
+    /// Stops everything at once: cancelled by a failure.
+    pub(super) abort: CancellationToken,
+    /// The user's graceful stop.
+    pub(super) stop: CancellationToken,
+    pub(super) failure: Mutex<Option<Error>>,
+}
+
+impl Shared {
+    /// Records the first failure and stops the run.
+    pub(super) fn fail(&self, e: Error) {
+        let mut f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            *f = Some(e);
+        }
+        self.halt.cancel();
+        self.abort.cancel();
+    }
+}
+
+/// Stops a run's spawned tasks when the run's future is dropped (or finishes).
+pub(super) struct StopOnDrop(pub(super) Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.halt.cancel();
+        self.0.abort.cancel();
+    }
+}
+
+/// What the tasks of a run share.
+pub(super) struct Ctx {
+    pub(super) job: String,
+    pub(super) unit: String,
+    pub(super) sink: Arc<dyn Sink>,
+    pub(super) dlq: Option<Arc<dyn DeadLetterQueue>>,
+    pub(super) config: PipelineConfig,
+    pub(super) counters: Arc<Counters>,
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Ctx {
+    pub(super) fn dead_letter(
+        &self,
+        stage: &str,
+        record: Record,
+        error: String,
+        attempts: u32,
+    ) -> DeadLetter {
+        DeadLetter {
+            job: self.job.clone(),
+            unit: self.unit.clone(),
+            stage: stage.into(),
+            record,
+            error,
+            attempts,
+            time: Timestamp::now(),
+        }
+    }
+
+    /// Applies the error policy to rejected records; `Ok` means they are handled.
+    pub(super) async fn reject(
+        &self,
+        stage: &'static str,
+        rejected: Vec<(Record, String, u32)>,
+    ) -> Result<()> {
+        if rejected.is_empty() {
+            return Ok(());
+        }
+        let n = rejected.len() as u64;
+        match self.config.error_policy {
+            ErrorPolicy::Fail => {
+                let (record, reason, _) = rejected.into_iter().next().expect("not empty");
+                Err(Error::Rejected {
+                    unit: self.unit.clone(),
+                    key: record.key_string(","),
+                    stage,
+                    reason,
+                })
+            }
+            ErrorPolicy::Skip => {
+                for (record, reason, _) in &rejected {
+                    tracing::warn!(unit = %self.unit, key = %record.key_string(","), stage, %reason, "record skipped");
+                }
+                self.counters.rejected.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+            ErrorPolicy::DeadLetter => {
+                let dlq = self.dlq.as_ref().expect("checked at start");
+                let entries = rejected
+                    .into_iter()
+                    .map(|(r, why, attempts)| self.dead_letter(stage, r, why, attempts))
+                    .collect();
+                dlq.put(entries).await?;
+                self.counters.rejected.fetch_add(n, Ordering::Relaxed);
+                self.counters.dead_lettered.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+}
+
+pub(super) enum CommitMsg {
+    /// Records with sequence numbers below `at` cover `position` of `part` / finish it.
+    Mark {
+        at: u64,
+        part: usize,
+        position: Option<Position>,
+        done: bool,
+    },
+    /// These sequence numbers are resolved.
+    Ack(Runs),
+}
