@@ -98,9 +98,73 @@ fn every_route_needs_the_token_and_the_document_matches_the_routes() {
     // Undocumented methods on documented paths are not routed.
     let (st, _) = request(&s.addr, "PATCH", "/api/tasks", Some(TOKEN), Some("{}"));
     assert_eq!(st, 405);
-    // No CORS headers.
-    let (_, text) = request(&s.addr, "GET", "/healthz", None, None);
-    assert!(!text.to_lowercase().contains("access-control"));
+    // No CORS headers unless configured.
+    let (_, text) = request_with(&s.addr, "GET", "/healthz", &["Origin: http://ui.example"]);
+    assert!(!text.to_lowercase().contains("access-control"), "{text}");
+}
+
+/// A raw request with extra headers; returns status and the whole answer (head and body).
+fn request_with(addr: &str, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, raw)
+}
+
+#[test]
+fn cors_only_for_configured_origins() {
+    let dir = common::workdir("cors");
+    let s = Server::start_args(&dir, &[], &["--cors-origin", "http://ui.example"]).unwrap();
+    let (st, text) = request_with(
+        &s.addr,
+        "OPTIONS",
+        "/api/tasks",
+        &[
+            "Origin: http://ui.example",
+            "Access-Control-Request-Method: GET",
+        ],
+    );
+    assert_eq!(st, 204, "{text}");
+    assert!(
+        text.to_lowercase()
+            .contains("access-control-allow-origin: http://ui.example"),
+        "{text}"
+    );
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let (st, text) = request_with(
+        &s.addr,
+        "GET",
+        "/api/tasks",
+        &["Origin: http://ui.example", &auth],
+    );
+    assert_eq!(st, 200);
+    assert!(
+        text.to_lowercase()
+            .contains("access-control-allow-origin: http://ui.example"),
+        "{text}"
+    );
+    let (st, text) = request_with(
+        &s.addr,
+        "GET",
+        "/api/tasks",
+        &["Origin: http://evil.example", &auth],
+    );
+    assert_eq!(st, 200);
+    assert!(!text.to_lowercase().contains("access-control"), "{text}");
+    let (st, _) = request_with(&s.addr, "GET", "/api/tasks", &["Origin: http://ui.example"]);
+    assert_eq!(st, 401, "CORS does not replace the token");
 }
 
 #[test]
@@ -497,7 +561,9 @@ fn stop_resume_and_retry_failed_units() {
     let (st, _) = s.call("POST", &format!("/api/tasks/{id}/stop"), None);
     assert_eq!(st, 409, "stopping a task that does not run");
     s.ok("POST", &format!("/api/tasks/{id}/start"), None);
-    wait_for(60, "rows written", || status(id)["overall"]["written"].as_u64().unwrap_or(0) >= 300);
+    wait_for(60, "rows written", || {
+        status(id)["overall"]["written"].as_u64().unwrap_or(0) >= 300
+    });
     let (st, _) = s.call("PUT", &format!("/api/tasks/{id}"), Some(&t["config"]));
     assert_eq!(st, 409, "a running task cannot be changed");
     s.ok("POST", &format!("/api/tasks/{id}/stop"), None);
@@ -508,7 +574,11 @@ fn stop_resume_and_retry_failed_units() {
     wait_for(60, "done", || status(id)["status"] == "done");
     assert_eq!(count(&dst), 3000);
     let logs = s
-        .ok("GET", &format!("/api/tasks/{id}/logs?category=system&limit=1000"), None)
+        .ok(
+            "GET",
+            &format!("/api/tasks/{id}/logs?category=system&limit=1000"),
+            None,
+        )
         .to_string();
     assert!(logs.contains("stopping"), "{logs}");
 
@@ -531,7 +601,10 @@ fn stop_resume_and_retry_failed_units() {
     wait_for(60, "failed", || status(id)["status"] == "failed");
     let units = s.ok("GET", &format!("/api/tasks/{id}/units"), None);
     assert_eq!(units[0]["state"], "failed", "{units}");
-    assert!(!units[0]["error"].as_str().unwrap_or("").is_empty(), "{units}");
+    assert!(
+        !units[0]["error"].as_str().unwrap_or("").is_empty(),
+        "{units}"
+    );
     let errors = s.ok("GET", &format!("/api/tasks/{id}/logs?category=error"), None);
     assert!(!errors["lines"].as_array().unwrap().is_empty(), "{errors}");
     mariadb().exec(&format!("ALTER TABLE {dst}.items MODIFY name VARCHAR(64)"));

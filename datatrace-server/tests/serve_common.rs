@@ -35,6 +35,11 @@ impl Server {
 
     /// Starts it with extra env vars; `Err(stderr)` when it exits at start.
     pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Result<Server, String> {
+        Server::start_args(dir, env, &[])
+    }
+
+    /// Starts it with extra env vars and arguments; `Err(stderr)` when it exits at start.
+    pub fn start_args(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Result<Server, String> {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let out = dir.join(format!("stdout-{n}.log"));
         let err = dir.join(format!("stderr-{n}.log"));
@@ -42,6 +47,7 @@ impl Server {
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.join("data"))
             .args(["--token", TOKEN, "--max-units", "4"])
+            .args(args)
             .env_remove("DATATRACE_MASTER_KEY")
             .env_remove("DATATRACE_TOKEN")
             .stdout(std::fs::File::create(&out).unwrap())

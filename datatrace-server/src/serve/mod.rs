@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod checkpoints;
+pub mod cors;
 pub mod crypto;
 pub mod datasources;
 pub mod http;
@@ -55,6 +56,10 @@ pub struct ServeArgs {
     /// Units running at the same time across all tasks.
     #[arg(long, default_value_t = 4)]
     pub max_units: usize,
+    /// Allow browser pages of this origin (`https://ui.example.com`) to call the API
+    /// (CORS); repeatable. Without it no CORS headers are sent.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
 }
 
 /// The shared state of the handlers.
@@ -65,6 +70,8 @@ pub struct App {
     pub token: String,
     /// The task manager (which owns the store).
     pub manager: Arc<Manager>,
+    /// Origins allowed by CORS (none: no CORS headers).
+    pub cors_origins: Vec<String>,
 }
 
 impl App {
@@ -99,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(web::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .with_state(state)
 }
 
@@ -158,6 +166,7 @@ pub fn open(args: &ServeArgs) -> Result<AppState, StartError> {
         key,
         token,
         manager,
+        cors_origins: args.cors_origins.clone(),
     }))
 }
 
