@@ -38,6 +38,8 @@ use crate::schema::{table_info, TableInfo};
 use crate::snapshot::BinlogPosition;
 
 const MARIADB_GTID_EVENT: u8 = 0xa2;
+/// ER_SLAVE_SAME_ID (MariaDB) / ER_SLAVE_SAME_UUID-like refusals of a second dump with our id.
+const SAME_SERVER_ID: u16 = 4052;
 
 /// Counters of a stream, readable while it runs.
 #[derive(Debug, Default)]
@@ -175,6 +177,13 @@ impl Reader<'_> {
                     return Err(match e {
                         MySqlError::Transient { .. } => End::Lost(e),
                         MySqlError::Driver { .. } => End::Lost(e),
+                        // "A slave with the same server_id is already connected": our own
+                        // previous connection (a crashed run), which the server drops once
+                        // it notices; retried with backoff.
+                        MySqlError::Server {
+                            code: SAME_SERVER_ID,
+                            ..
+                        } => End::Lost(e),
                         other => End::Fatal(other),
                     });
                 }
