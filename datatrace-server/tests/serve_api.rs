@@ -481,8 +481,34 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
 
 #[test]
 fn a_server_killed_mid_task_resumes_it_after_restart() {
-    let dir = common::workdir("resume");
-    let mut s = Server::start(&dir);
+    killed_mid_task_then_resumed("resume", &[]);
+}
+
+#[test]
+fn with_mysql_metadata_a_killed_server_resumes_too_and_secrets_stay_encrypted() {
+    let meta = mariadb().create_database("dtmeta");
+    let url = format!("mysql://root@127.0.0.1:{}/{meta}", mariadb().port());
+    killed_mid_task_then_resumed("resume-mysql", &["--metadata-url", &url]);
+    let tables = mariadb().exec(&format!(
+        "SELECT version FROM {meta}.schema_version; SELECT * FROM {meta}.datasources; \
+         SELECT * FROM {meta}.tasks; SELECT * FROM {meta}.task_units; SELECT * FROM {meta}.logs;"
+    ));
+    assert!(tables.contains("items"), "{tables}");
+    assert!(
+        !tables.contains(PASSWORD),
+        "a secret in clear in the metadata database"
+    );
+    assert!(
+        tables
+            .lines()
+            .any(|l| l.contains("resuming from the checkpoints")),
+        "{tables}"
+    );
+}
+
+fn killed_mid_task_then_resumed(name: &str, args: &[&str]) {
+    let dir = common::workdir(name);
+    let mut s = Server::start_args(&dir, &[], args).unwrap();
     let (db, user) = seed(4000);
     let src = mysql_ds(&s, &user, &db);
     let dst = mysql_ds(&s, &user, &db);
@@ -516,7 +542,7 @@ fn a_server_killed_mid_task_resumes_it_after_restart() {
         "killed mid-task: {before} rows"
     );
 
-    let s = Server::start(&dir);
+    let s = Server::start_args(&dir, &[], args).unwrap();
     wait_for(120, "the task resumes and finishes", || {
         s.ok("GET", &format!("/api/tasks/{id}"), None)["status"] == "done"
     });

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use datatrace_core::{CheckpointStore, Error, Result, UnitCheckpoint};
 
-use super::store::SqliteStore;
+use super::store::Store;
 
 /// The core job name of a task: `task-<id>`.
 pub fn job_name(task: i64) -> String {
@@ -14,12 +14,12 @@ pub fn job_name(task: i64) -> String {
 /// Checkpoints in the `task_units` table; job names are `task-<id>`.
 #[derive(Clone)]
 pub struct DbCheckpointStore {
-    store: SqliteStore,
+    store: Store,
 }
 
 impl DbCheckpointStore {
     /// A checkpoint store over `store`.
-    pub fn new(store: SqliteStore) -> Self {
+    pub fn new(store: Store) -> Self {
         DbCheckpointStore { store }
     }
 }

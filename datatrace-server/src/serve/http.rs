@@ -60,14 +60,12 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if let rusqlite::Error::SqliteFailure(f, _) = &e.source {
-            if f.code == rusqlite::ErrorCode::ConstraintViolation {
-                return ApiError {
-                    status: StatusCode::CONFLICT,
-                    message: "the name is already taken".into(),
-                    field: Some("name".into()),
-                };
-            }
+        if e.conflict {
+            return ApiError {
+                status: StatusCode::CONFLICT,
+                message: "the name is already taken".into(),
+                field: Some("name".into()),
+            };
         }
         ApiError::internal(e.to_string())
     }

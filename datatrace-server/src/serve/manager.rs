@@ -16,7 +16,7 @@ use super::checkpoints::{job_name, DbCheckpointStore};
 use super::crypto::MasterKey;
 use super::http::ApiError;
 use super::live::{Hub, Msg, UnitLive};
-use super::store::SqliteStore;
+use super::store::Store;
 use super::taskspec;
 use crate::job_file::JobFile;
 use crate::plan::plan;
@@ -37,7 +37,7 @@ pub enum StartKind {
 
 /// Starts, stops and watches tasks.
 pub struct Manager {
-    store: SqliteStore,
+    store: Store,
     key: MasterKey,
     data_dir: PathBuf,
     units: Arc<Semaphore>,
@@ -50,12 +50,7 @@ pub struct Manager {
 
 impl Manager {
     /// A manager allowing `max_units` units at a time across tasks.
-    pub fn new(
-        store: SqliteStore,
-        key: MasterKey,
-        data_dir: PathBuf,
-        max_units: usize,
-    ) -> Arc<Self> {
+    pub fn new(store: Store, key: MasterKey, data_dir: PathBuf, max_units: usize) -> Arc<Self> {
         let max_units = max_units.max(1);
         Arc::new(Manager {
             store,
@@ -71,7 +66,7 @@ impl Manager {
     }
 
     /// The metadata store.
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Store {
         &self.store
     }
 

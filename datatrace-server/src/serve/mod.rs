@@ -17,7 +17,9 @@ pub mod http;
 pub mod live;
 pub mod manager;
 pub mod metrics;
+pub mod mysql_store;
 pub mod routes;
+pub mod sqlite;
 pub mod store;
 pub mod taskspec;
 pub mod web;
@@ -33,7 +35,8 @@ use clap::Args;
 
 use crypto::MasterKey;
 use manager::Manager;
-use store::SqliteStore;
+use sqlite::SqliteStore;
+use store::Store;
 
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -47,7 +50,8 @@ pub struct ServeArgs {
     /// Where metadata, the master key and dead letters are kept.
     #[arg(long, default_value = ".datatrace")]
     pub data_dir: PathBuf,
-    /// Keep metadata in MySQL instead (`mysql://...`; not available yet).
+    /// Keep metadata in MySQL instead (`mysql://user@host:3306/db`; the password from
+    /// DATATRACE_METADATA_PASSWORD). The master key stays in --data-dir (or the env).
     #[arg(long, value_name = "URL")]
     pub metadata_url: Option<String>,
     /// The bearer token every API call must send (or DATATRACE_TOKEN).
@@ -76,7 +80,7 @@ pub struct App {
 
 impl App {
     /// The metadata store.
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Store {
         self.manager.store()
     }
     /// `text` without any data source's secret.
@@ -126,13 +130,6 @@ pub enum StartError {
 
 /// Opens the data directory and the store, checks the key and the token.
 pub fn open(args: &ServeArgs) -> Result<AppState, StartError> {
-    if let Some(url) = &args.metadata_url {
-        return Err(StartError::Config(format!(
-            "--metadata-url {}: the MySQL metadata backend is not available yet; leave it out to \
-             keep metadata in SQLite under --data-dir",
-            url.split('@').next_back().unwrap_or("")
-        )));
-    }
     let token = match args.token.as_deref().map(str::trim) {
         Some(t) if t.len() >= 8 => t.to_owned(),
         Some(_) => {
@@ -153,7 +150,22 @@ pub fn open(args: &ServeArgs) -> Result<AppState, StartError> {
         ))
     })?;
     let key = MasterKey::load(&args.data_dir)?;
-    let store = SqliteStore::open(&args.data_dir)?;
+    let store: Store = match &args.metadata_url {
+        Some(url) if url.starts_with("mysql://") => {
+            Arc::new(mysql_store::MySqlStore::open(url).map_err(|e| {
+                StartError::Config(format!(
+                    "--metadata-url: {e} (the password goes in {})",
+                    mysql_store::PASSWORD_ENV
+                ))
+            })?)
+        }
+        Some(_) => {
+            return Err(StartError::Config(
+                "--metadata-url: expected mysql://user@host:3306/database".into(),
+            ))
+        }
+        None => Arc::new(SqliteStore::open(&args.data_dir)?),
+    };
     match store.meta("key_check")? {
         Some(check) => key.verify(&check)?,
         None => store.set_meta("key_check", &key.check_value()?)?,

@@ -11,7 +11,7 @@ use super::checkpoints::job_name;
 use super::crypto::MasterKey;
 use super::datasources::connection;
 use super::http::{parse_json, ApiError};
-use super::store::SqliteStore;
+use super::store::Store;
 use crate::job_file::JobFile;
 
 /// What a client sends to create or change a task.
@@ -63,7 +63,7 @@ const CONNECTION_KEYS: &[&str] = &["type", "url", "urls", "username", "password"
 pub fn build(
     id: i64,
     config: &Value,
-    store: &SqliteStore,
+    store: &Store,
     key: &MasterKey,
     data_dir: &Path,
 ) -> Result<(TaskInput, JobFile), ApiError> {
@@ -104,7 +104,7 @@ pub fn build(
 fn endpoint(
     at: &str,
     given: &Map<String, Value>,
-    store: &SqliteStore,
+    store: &Store,
     key: &MasterKey,
 ) -> Result<Map<String, Value>, ApiError> {
     let mut out = match given.get("datasource") {
