@@ -392,7 +392,7 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
         "/api/tasks",
         Some(&json!({"name": "to-es", "source": {"datasource": src, "tables": [format!("{db}.items")]},
                      "target": {"datasource": dst, "index": index},
-                     "settings": {"batch_size": 200, "progress_interval": 100}})),
+                     "settings": {"batch_size": 200, "progress_interval": 100, "rate_limit": {"records_per_sec": 3000}}})),
     );
     let id = t["id"].as_i64().unwrap();
     assert_eq!(t["status"], "idle");
@@ -407,9 +407,13 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
     assert!(st == 409 || st == 202);
     let mut percents = Vec::new();
     let mut names = std::collections::BTreeSet::new();
+    let mut progress_at = Vec::new();
     loop {
         let (name, data) = events.next_event().expect("the stream stays open");
         names.insert(name.clone());
+        if name == "progress" {
+            progress_at.push(std::time::Instant::now());
+        }
         if let Some(p) = data["overall"]["percent"].as_f64() {
             percents.push(p);
         }
@@ -419,6 +423,19 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
         assert_ne!(data["status"], "failed", "{data}");
     }
     assert_eq!(percents.last().copied(), Some(100.0), "{percents:?}");
+    // The pipeline reports every 100 ms; the stream coalesces to one progress event per
+    // 250 ms (a margin for delivery jitter).
+    assert!(
+        progress_at.len() >= 2,
+        "{} progress events",
+        progress_at.len()
+    );
+    for w in progress_at.windows(2) {
+        assert!(
+            w[1] - w[0] >= std::time::Duration::from_millis(150),
+            "progress events too close"
+        );
+    }
     assert!(
         names.contains("progress") && names.contains("unit") && names.contains("log"),
         "{names:?}"
@@ -638,4 +655,38 @@ fn stop_resume_and_retry_failed_units() {
     wait_for(60, "done after retry", || status(id)["status"] == "done");
     assert_eq!(count(&dst), 3000);
     assert_no_secrets(&s, "server output", &s.output());
+}
+
+#[test]
+fn units_are_bounded_across_tasks() {
+    let dir = common::workdir("bound");
+    let s = Server::start_args(&dir, &[], &["--max-units", "1"]).unwrap();
+    let mut ids = Vec::new();
+    for name in ["first", "second"] {
+        let t = s.ok(
+            "POST",
+            "/api/tasks",
+            Some(
+                &json!({"name": name, "source": {"type": "generator", "rows": 2000},
+                         "target": {"type": "discard"},
+                         "settings": {"batch_size": 100, "rate_limit": {"records_per_sec": 2000}}}),
+            ),
+        );
+        ids.push(t["id"].as_i64().unwrap());
+    }
+    for id in &ids {
+        s.ok("POST", &format!("/api/tasks/{id}/start"), None);
+    }
+    let status = |id: i64| s.ok("GET", &format!("/api/tasks/{id}"), None)["status"].clone();
+    wait_for(30, "one running", || {
+        status(ids[0]) == "running" || status(ids[1]) == "running"
+    });
+    let both = (status(ids[0]), status(ids[1]));
+    assert!(
+        both == (json!("running"), json!("queued")) || both == (json!("queued"), json!("running")),
+        "with --max-units 1 one task waits: {both:?}"
+    );
+    wait_for(60, "both done", || {
+        status(ids[0]) == "done" && status(ids[1]) == "done"
+    });
 }

@@ -46,7 +46,7 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.join("data"))
-            .args(["--token", TOKEN, "--max-units", "4"])
+            .args(["--token", TOKEN])
             .args(args)
             .env_remove("DATATRACE_MASTER_KEY")
             .env_remove("DATATRACE_TOKEN")
