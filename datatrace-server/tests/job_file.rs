@@ -267,7 +267,7 @@ fn connector_sections_are_split_and_checked() {
         "job.toml: source.chunk_rowz: unknown key, expected one of: type, url, password, \
          max_connections, connect_timeout_secs, tables, exclude, chunk_rows, page_rows, \
          checkpoint_rows, consistent_snapshot, snapshot_connections, zero_date, filter, \
-         key_columns"
+         key_columns, mode, cdc"
     );
     assert_eq!(
         err(&format!(

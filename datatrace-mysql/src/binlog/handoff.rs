@@ -12,10 +12,11 @@
 
 use std::sync::Arc;
 
-use datatrace_core::Part;
+use async_trait::async_trait;
 use datatrace_core::{
     CheckpointStore, Op, PartState, Position, Record, Timestamp, UnitCheckpoint, UnitState,
 };
+use datatrace_core::{Emitter, Part, Schema, Source};
 
 use super::position::{from_position, to_position};
 use super::stream::current_position;
@@ -68,5 +69,158 @@ pub fn stamp_snapshot(start: &BinlogPosition) -> impl Fn(Record) -> Option<Recor
             r.position = Some(pos.clone());
         }
         Some(r)
+    }
+}
+
+/// The shared start of a `snapshot+cdc` job: P0, taken once (at the first snapshot unit's
+/// start, or read back from the stream unit's checkpoint) and used by every snapshot unit
+/// ([`HandoffSnapshot`], [`Handoff::stamp`]) and by the stream ([`HandoffStream`]).
+pub struct Handoff {
+    conn: MySqlConnection,
+    store: Arc<dyn CheckpointStore>,
+    job: String,
+    stream_unit: String,
+    snapshot_units: Vec<String>,
+    p0: tokio::sync::OnceCell<BinlogPosition>,
+}
+
+impl Handoff {
+    /// The handoff of job `job` whose stream unit is `stream_unit` and whose snapshot units
+    /// (which must be done before the stream applies anything) are `snapshot_units`.
+    pub fn new(
+        conn: MySqlConnection,
+        store: Arc<dyn CheckpointStore>,
+        job: impl Into<String>,
+        stream_unit: impl Into<String>,
+        snapshot_units: Vec<String>,
+    ) -> Arc<Handoff> {
+        Arc::new(Handoff {
+            conn,
+            store,
+            job: job.into(),
+            stream_unit: stream_unit.into(),
+            snapshot_units,
+            p0: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// P0: taken (and saved as the stream unit's checkpoint) on first use.
+    pub async fn start(&self) -> Result<BinlogPosition, datatrace_core::Error> {
+        self.p0
+            .get_or_try_init(|| {
+                prepare_stream_start(&self.conn, &self.store, &self.job, &self.stream_unit)
+            })
+            .await
+            .cloned()
+    }
+
+    /// A transform giving snapshot rows the ordinal of P0 (see [`stamp_snapshot`]); P0 is
+    /// known by the time rows flow because [`HandoffSnapshot`] takes it before reading.
+    pub fn stamp(self: &Arc<Self>) -> impl Fn(Record) -> Option<Record> + Send + Sync {
+        let me = self.clone();
+        move |mut r: Record| {
+            if r.op == Op::Read && r.position.is_none() {
+                if let Some(p0) = me.p0.get() {
+                    r.position = Some(Position {
+                        state: serde_json::Value::Null,
+                        ..to_position(p0, None)
+                    });
+                }
+            }
+            Some(r)
+        }
+    }
+
+    /// Waits until every snapshot unit is done; an error if one failed.
+    async fn snapshots_done(&self, out: &Emitter) -> Result<(), datatrace_core::Error> {
+        loop {
+            let mut pending = Vec::new();
+            for u in &self.snapshot_units {
+                match self.store.load(&self.job, u).await? {
+                    Some(cp) if cp.state == UnitState::Done => {}
+                    Some(cp) if cp.state == UnitState::Failed => {
+                        return Err(datatrace_core::Error::Config(format!(
+                            "the stream waits for the snapshot of {u}, which failed: {}",
+                            cp.error.unwrap_or_default()
+                        )))
+                    }
+                    _ => pending.push(u.as_str()),
+                }
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tracing::debug!(?pending, "stream waiting for snapshots");
+            tokio::select! {
+                _ = out.cancelled().cancelled() => return Err(datatrace_core::Error::Cancelled),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {}
+            }
+        }
+    }
+}
+
+/// A snapshot unit of a `snapshot+cdc` job: takes P0 before planning or reading, then reads
+/// the table as `inner` does.
+pub struct HandoffSnapshot {
+    inner: Arc<dyn Source>,
+    handoff: Arc<Handoff>,
+}
+
+impl HandoffSnapshot {
+    /// Wraps a table's snapshot source.
+    pub fn new(inner: Arc<dyn Source>, handoff: Arc<Handoff>) -> Self {
+        HandoffSnapshot { inner, handoff }
+    }
+}
+
+#[async_trait]
+impl Source for HandoffSnapshot {
+    async fn schema(&self) -> datatrace_core::Result<Option<Arc<Schema>>> {
+        self.inner.schema().await
+    }
+    async fn split(&self, max_parts: usize) -> datatrace_core::Result<Vec<Part>> {
+        self.handoff.start().await?;
+        self.inner.split(max_parts).await
+    }
+    async fn estimate_rows(&self) -> Option<u64> {
+        self.inner.estimate_rows().await
+    }
+    async fn read(
+        &self,
+        part: &Part,
+        from: Option<Position>,
+        out: &mut Emitter,
+    ) -> datatrace_core::Result<()> {
+        self.handoff.start().await?;
+        self.inner.read(part, from, out).await
+    }
+}
+
+/// The stream unit of a `snapshot+cdc` job: waits until every snapshot unit is done, then
+/// streams from its checkpoint, which starts at P0.
+pub struct HandoffStream {
+    inner: Arc<dyn Source>,
+    handoff: Arc<Handoff>,
+}
+
+impl HandoffStream {
+    /// Wraps the binlog source.
+    pub fn new(inner: Arc<dyn Source>, handoff: Arc<Handoff>) -> Self {
+        HandoffStream { inner, handoff }
+    }
+}
+
+#[async_trait]
+impl Source for HandoffStream {
+    async fn read(
+        &self,
+        part: &Part,
+        from: Option<Position>,
+        out: &mut Emitter,
+    ) -> datatrace_core::Result<()> {
+        let p0 = self.handoff.start().await?;
+        self.handoff.snapshots_done(out).await?;
+        let from = from.or_else(|| Some(to_position(&p0, None)));
+        self.inner.read(part, from, out).await
     }
 }

@@ -8,6 +8,8 @@
 //! tables = ["shop.*", "crm.customers"]      # patterns: db.table, * and ?
 //! exclude = ["shop.tmp_*"]
 //! chunk_rows = 100000                       # read settings (datatrace_mysql::SourceOptions)
+//! mode = "snapshot+cdc"                     # full (default) | cdc | snapshot+cdc
+//! cdc = { server_id = 6401, heartbeat_secs = 5 }   # stream settings (datatrace_mysql::binlog::CdcOptions)
 //!
 //! [target]
 //! type = "mysql"
@@ -17,6 +19,7 @@
 //! create_table = true                       # the default in job files
 //! ```
 
+use datatrace_mysql::binlog::CdcOptions;
 use datatrace_mysql::{ConnectionConfig, SinkOptions, SourceOptions};
 use serde_json::{Map, Value};
 
@@ -35,6 +38,29 @@ pub struct MySqlSourceSpec {
     pub exclude: Vec<String>,
     /// Read settings.
     pub options: SourceOptions,
+    /// Copy once, stream changes, or both.
+    pub mode: SourceMode,
+    /// Settings of the change stream (`tables` and `zero_date` come from the source's).
+    pub cdc: CdcOptions,
+}
+
+/// How a MySQL source reads (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceMode {
+    /// `full`: a snapshot of every table, then done.
+    #[default]
+    Full,
+    /// `cdc`: one unit streaming the binlog's changes of the tables, never done.
+    Cdc,
+    /// `snapshot+cdc`: the snapshots, then the stream from a position taken before them.
+    SnapshotCdc,
+}
+
+impl SourceMode {
+    /// Whether a change stream is part of the job.
+    pub fn streams(&self) -> bool {
+        !matches!(self, SourceMode::Full)
+    }
 }
 
 /// A MySQL target: the connection, the table naming, the write settings.
@@ -62,9 +88,10 @@ pub fn parse_source(
             Group::of::<ConnectionConfig>(),
             Group::keys(&["tables", "exclude"]),
             Group::of::<SourceOptions>(),
+            Group::keys(&["mode", "cdc"]),
         ],
     )?;
-    let [conn, mut sel, opts]: [Group; 3] = groups
+    let [conn, mut sel, opts, mut stream]: [Group; 4] = groups
         .try_into()
         .map_err(|_| JobFileError::new(file, at, "internal: key groups"))?;
     let connection: ConnectionConfig = conn.parse(file, at)?;
@@ -83,11 +110,50 @@ pub fn parse_source(
         false,
     )?;
     let options: SourceOptions = opts.parse(file, at)?;
+    let mode =
+        match stream.take("mode") {
+            None => SourceMode::Full,
+            Some(Value::String(m)) => match m.as_str() {
+                "full" => SourceMode::Full,
+                "cdc" => SourceMode::Cdc,
+                "snapshot+cdc" => SourceMode::SnapshotCdc,
+                other => return Err(JobFileError::new(
+                    file,
+                    &join(at, "mode"),
+                    format!(
+                        "unknown mode {other:?}: expected \"full\", \"cdc\" or \"snapshot+cdc\""
+                    ),
+                )),
+            },
+            Some(other) => {
+                return Err(JobFileError::new(
+                    file,
+                    &join(at, "mode"),
+                    format!(
+                        "expected \"full\", \"cdc\" or \"snapshot+cdc\", found {}",
+                        super::endpoint::kind_of(&other)
+                    ),
+                ))
+            }
+        };
+    let mut cdc: CdcOptions = match stream.take("cdc") {
+        None => CdcOptions::default(),
+        Some(v) => super::error::from_value(file, &join(at, "cdc"), v)?,
+    };
+    cdc.validate()
+        .map_err(|m| JobFileError::new(file, &join(at, "cdc"), m))?;
+    cdc.tables = datatrace_mysql::TableSelector {
+        include: tables.clone(),
+        exclude: exclude.clone(),
+    };
+    cdc.zero_date = options.zero_date;
     Ok(MySqlSourceSpec {
         connection,
         tables,
         exclude,
         options,
+        mode,
+        cdc,
     })
 }
 

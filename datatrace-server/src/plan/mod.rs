@@ -95,7 +95,7 @@ impl Plan {
 /// targets present or creatable).
 pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
     let file = job.file.as_str();
-    let (sources, source_endpoint) = discover_sources(job).await?;
+    let (sources, source_endpoint, snapshot_stamp) = discover_sources(job).await?;
     let target = Target::connect(job).await?;
     let transforms =
         build_specs(&job.transforms).map_err(|e| JobFileError::new(file, "transforms", e))?;
@@ -110,6 +110,12 @@ pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
             _ => None,
         };
         let mut own_transforms: Vec<Arc<dyn Transform>> = Vec::new();
+        if let Some(stamp) = snapshot_stamp
+            .as_ref()
+            .filter(|_| name != mysql::STREAM_UNIT)
+        {
+            own_transforms.push(stamp.clone());
+        }
         let mut schema = schema;
         if let (SourceSpec::Generator(_), Some(s)) = (&job.source, &schema) {
             // Generated rows all have the schema `generated`: name them after their unit so
@@ -145,7 +151,14 @@ pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
         units,
         transforms,
         concurrency: job.settings.concurrency,
-        config: job.settings.pipeline_config(),
+        config: {
+            let mut c = job.settings.pipeline_config();
+            // Change streams keep the order of each key's changes across sink workers.
+            if matches!(&job.source, SourceSpec::MySql(m) if m.mode.streams()) {
+                c.partition_by_key = true;
+            }
+            c
+        },
         checkpoint_dir: job.checkpoint_dir.clone(),
         dead_letter_path: job.dead_letter_path.clone(),
     })
@@ -161,17 +174,22 @@ pub async fn target_sink(job: &JobFile) -> Result<Arc<dyn Sink>, JobFileError> {
     })
 }
 
-type Discovered = (Vec<(String, Arc<dyn Source>)>, Option<String>);
+type Discovered = (
+    Vec<(String, Arc<dyn Source>)>,
+    Option<String>,
+    Option<Arc<dyn Transform>>,
+);
 
-/// The units of the source, by name, and the MySQL source's `host:port` (to refuse copying
-/// a table onto itself).
+/// The units of the source, by name, the MySQL source's `host:port` (to refuse copying
+/// a table onto itself), and a transform for the table units of `snapshot+cdc` jobs.
 async fn discover_sources(job: &JobFile) -> Result<Discovered, JobFileError> {
     match &job.source {
         SourceSpec::MySql(spec) => {
             let (conn, units) = mysql::discover(job, spec).await?;
-            Ok((units, Some(conn.endpoint().to_owned())))
+            let (units, stamp) = mysql::with_stream(job, spec, &conn, units).await?;
+            Ok((units, Some(conn.endpoint().to_owned()), stamp))
         }
-        SourceSpec::Elasticsearch(spec) => Ok((es::discover(job, spec).await?, None)),
+        SourceSpec::Elasticsearch(spec) => Ok((es::discover(job, spec).await?, None, None)),
         SourceSpec::Generator(g) => Ok((
             g.units
                 .iter()
@@ -181,6 +199,7 @@ async fn discover_sources(job: &JobFile) -> Result<Discovered, JobFileError> {
                     (u.clone(), s)
                 })
                 .collect(),
+            None,
             None,
         )),
     }

@@ -2,14 +2,16 @@
 
 use std::sync::Arc;
 
-use datatrace_core::{SchemaRef, Sink, Source};
+use datatrace_core::{CheckpointStore, FileCheckpointStore, SchemaRef, Sink, Source, Transform};
+use datatrace_mysql::binlog::handoff::{Handoff, HandoffSnapshot, HandoffStream};
+use datatrace_mysql::binlog::{check_prerequisites, BinlogSource};
 use datatrace_mysql::{
     discover_tables, table_info, MySqlConnection, MySqlSink, MySqlSource, TableSelector,
 };
 
 use super::unit_sink::UnitSink;
 use crate::job_file::error::JobFileError;
-use crate::job_file::mysql::{MySqlSourceSpec, MySqlTargetSpec};
+use crate::job_file::mysql::{MySqlSourceSpec, MySqlTargetSpec, SourceMode};
 use crate::job_file::JobFile;
 
 /// Connects; the error names the URL (without its password).
@@ -69,6 +71,65 @@ pub async fn discover(
         }
     }
     Ok((conn, units))
+}
+
+/// The name of the change stream unit of `cdc` and `snapshot+cdc` jobs.
+pub const STREAM_UNIT: &str = "binlog";
+
+/// The units of a MySQL source for its `mode`: the table units (`full`), the stream unit
+/// (`cdc`), or both (`snapshot+cdc`: the tables wrapped to take the stream's start position
+/// P0 before reading, the stream waiting for them and starting at P0). Also returns the
+/// transform that gives snapshot rows P0's ordinal (for external versions), for the table
+/// units of `snapshot+cdc`.
+pub async fn with_stream(
+    job: &JobFile,
+    spec: &MySqlSourceSpec,
+    conn: &MySqlConnection,
+    tables: Vec<(String, Arc<dyn Source>)>,
+) -> Result<(Vec<(String, Arc<dyn Source>)>, Option<Arc<dyn Transform>>), JobFileError> {
+    if spec.mode == SourceMode::Full {
+        return Ok((tables, None));
+    }
+    check_prerequisites(conn)
+        .await
+        .map_err(|e| JobFileError::new(&job.file, "source.mode", job.scrub(&e.to_string())))?;
+    let mut cdc = spec.cdc.clone();
+    // Patterns without a database are tables of the URL's database.
+    if let Some(db) = conn.default_database() {
+        for p in cdc
+            .tables
+            .include
+            .iter_mut()
+            .chain(cdc.tables.exclude.iter_mut())
+        {
+            if !p.contains('.') {
+                *p = format!("{db}.{p}");
+            }
+        }
+    }
+    let stream: Arc<dyn Source> = Arc::new(
+        BinlogSource::new(conn.clone(), cdc)
+            .map_err(|e| JobFileError::new(&job.file, "source.cdc", e.to_string()))?,
+    );
+    if spec.mode == SourceMode::Cdc {
+        return Ok((vec![(STREAM_UNIT.to_owned(), stream)], None));
+    }
+    let store: Arc<dyn CheckpointStore> = Arc::new(FileCheckpointStore::new(&job.checkpoint_dir));
+    let names = tables.iter().map(|(n, _)| n.clone()).collect();
+    let handoff = Handoff::new(conn.clone(), store, job.name.clone(), STREAM_UNIT, names);
+    let mut units: Vec<(String, Arc<dyn Source>)> = tables
+        .into_iter()
+        .map(|(n, s)| {
+            let wrapped: Arc<dyn Source> = Arc::new(HandoffSnapshot::new(s, handoff.clone()));
+            (n, wrapped)
+        })
+        .collect();
+    units.push((
+        STREAM_UNIT.to_owned(),
+        Arc::new(HandoffStream::new(stream, handoff.clone())),
+    ));
+    let stamp: Arc<dyn Transform> = Arc::new(handoff.stamp());
+    Ok((units, Some(stamp)))
 }
 
 /// A connected MySQL target.

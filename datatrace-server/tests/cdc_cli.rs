@@ -1,0 +1,161 @@
+//! `datatrace run` on a MySQL -> MySQL job with `mode = "snapshot+cdc"` while the source is
+//! written to: killed with SIGKILL mid-stream, run again, stopped with Ctrl-C once caught
+//! up: the target equals the source.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_datatrace");
+
+fn db() -> &'static datatrace_testkit::MariaDb {
+    datatrace_testkit::mariadb()
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dt-cdc-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(dir: &Path) -> Child {
+    Command::new(BIN)
+        .args(["run", "job.toml", "--log-every", "0.5"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("datatrace runs")
+}
+
+/// `(file sequence << 32) | pos` of the server's current binlog position.
+fn current_ordinal() -> u64 {
+    let out = db().exec("SHOW MASTER STATUS");
+    let f: Vec<&str> = out.lines().next().unwrap_or("").split('\t').collect();
+    let seq: u64 = f[0].rsplit('.').next().unwrap().parse().unwrap();
+    (seq << 32) | f[1].parse::<u64>().unwrap()
+}
+
+fn checkpoint_ordinal(file: &Path) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["parts"][0]["position"]["ordinal"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn snapshot_and_cdc_survive_kill_9_and_stop_on_ctrl_c() {
+    let src = db().create_database("cli_cdc_src");
+    let dst = db().create_database("cli_cdc_dst");
+    let mut seed =
+        format!("USE `{src}`; CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40), qty INT);");
+    for i in 1..=500 {
+        seed.push_str(&format!("INSERT INTO items VALUES ({i}, 'item {i}', {i});"));
+    }
+    db().exec(&seed);
+    let dir = workdir("kill9");
+    std::fs::write(
+        dir.join("job.toml"),
+        format!(
+            "name = \"cdc\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"items\"]\nmode = \"snapshot+cdc\"\n\
+             cdc = {{ server_id = 9301, heartbeat_secs = 1 }}\n\
+             [target]\ntype = \"mysql\"\nurl = \"{}\"\n[settings]\nsink_concurrency = 3\nlinger = 20\ncheckpoint_interval = 50\n",
+            db().url_for(&src),
+            db().url_for(&dst)
+        ),
+    )
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (src, stop) = (src.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let id = 1 + (i * 7919) % 700;
+                db().exec(&format!(
+                    "USE `{src}`; BEGIN; INSERT INTO items VALUES ({id}, 'new {i}', 0) ON DUPLICATE KEY UPDATE qty = qty + 1, name = 'upd {i}'; \
+                     DELETE FROM items WHERE id = {}; COMMIT;",
+                    1 + (i * 104729) % 700
+                ));
+            }
+        })
+    };
+    let cp = dir.join(".datatrace/cdc/binlog.json");
+    // Killed twice mid-run, restarted each time.
+    for pause in [2500u64, 2500] {
+        let mut child = run(&dir);
+        std::thread::sleep(Duration::from_millis(pause));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let child = run(&dir);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let end = current_ordinal();
+    let started = Instant::now();
+    while checkpoint_ordinal(&cp) < end {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the stream did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(130), "{stdout}{stderr}");
+    let q = |d: &str| db().exec(&format!("SELECT * FROM `{d}`.items ORDER BY id"));
+    let (a, b) = (q(&src), q(&dst));
+    assert!(a.lines().count() > 100);
+    assert!(
+        a == b,
+        "source {} rows, target {} rows\n{stdout}",
+        a.lines().count(),
+        b.lines().count()
+    );
+}
+
+#[test]
+fn a_bad_mode_or_cdc_setting_is_named() {
+    let dir = workdir("badmode");
+    let job = |extra: &str| {
+        format!(
+            "name = \"cdc\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"items\"]\n{extra}\n[target]\ntype = \"discard\"\n",
+            db().url_for("mysql")
+        )
+    };
+    for (extra, want) in [
+        (
+            "mode = \"stream\"",
+            "source.mode: unknown mode \"stream\": expected \"full\", \"cdc\" or \"snapshot+cdc\"",
+        ),
+        ("mode = \"cdc\"\ncdc = { server_idd = 3 }", "source.cdc"),
+        (
+            "mode = \"cdc\"\ncdc = { server_id = 0 }",
+            "server_id must be above 0",
+        ),
+    ] {
+        std::fs::write(dir.join("job.toml"), job(extra)).unwrap();
+        let out = Command::new(BIN)
+            .args(["validate", "job.toml"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0));
+        assert!(stderr.contains(want), "{extra}: {stderr}");
+    }
+}
