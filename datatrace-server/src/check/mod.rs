@@ -455,3 +455,30 @@ async fn one_pass(
     check.seconds = started.elapsed().as_secs_f64();
     Ok(check)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn check_job_runs_in_a_spawned_task() {
+        // The server's "verify" action runs it with tokio::spawn: the future must be Send.
+        let job = JobFile::parse(
+            "job.toml",
+            "name = \"j\"\n[source]\ntype = \"generator\"\n[target]\ntype = \"discard\"\n",
+            std::path::Path::new("."),
+            &|_| None,
+        )
+        .unwrap();
+        let opts = CheckOptions::default();
+        let fut = check_job(&job, &opts);
+        assert_send(&fut);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = rt.block_on(fut).unwrap_err();
+        assert!(err.to_string().contains("generator"), "{err}");
+    }
+}

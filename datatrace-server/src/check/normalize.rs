@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn keys_order_numerically() {
-        let mut keys = vec![
+        let mut keys = [
             vec![Value::Int(10)],
             vec![Value::Int(9)],
             vec![Value::from("a")],
