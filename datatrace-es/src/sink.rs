@@ -85,6 +85,9 @@ pub struct EsSink {
     counters: Counters,
     /// Size of the last full request body, to size the next one.
     last_body: std::sync::atomic::AtomicUsize,
+    /// (index, schema) pairs whose fields are in the index mapping: a new schema for a known
+    /// index (a column added at the source, seen by a change stream) extends the mapping.
+    mapped: Mutex<Vec<(String, Arc<Schema>)>>,
 }
 
 impl std::fmt::Debug for EsSink {
@@ -112,7 +115,47 @@ impl EsSink {
             restores: Mutex::new(Vec::new()),
             counters: Counters::default(),
             last_body: std::sync::atomic::AtomicUsize::new(0),
+            mapped: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Schema changes (change streams): when records of `index` come with a schema not seen
+    /// for it before, its columns are added to the index mapping (`PUT _mapping`; existing
+    /// fields are left as they are, fields of dropped columns stay in the mapping and in
+    /// documents not rewritten since). A field whose type changed cannot be remapped:
+    /// logged, and documents that do not fit are rejected per item.
+    async fn follow_schema(&self, index: &str, schema: &Arc<Schema>) -> Result<(), EsError> {
+        {
+            let mut m = self.mapped.lock().unwrap_or_else(|e| e.into_inner());
+            if m.iter().any(|(i, s)| i == index && Arc::ptr_eq(s, schema)) {
+                return Ok(());
+            }
+            let first = !m.iter().any(|(i, _)| i == index);
+            if m.len() >= 256 {
+                m.remove(0);
+            }
+            m.push((index.to_string(), schema.clone()));
+            if first || !self.cfg.create_index {
+                return Ok(());
+            }
+        }
+        let mapping = crate::mapping::schema_to_mapping(schema, &self.cfg.mapping, self.client.info());
+        let body = serde_json::json!({ "properties": mapping.get("properties").cloned().unwrap_or_default() });
+        let path = format!("/{}/_mapping", crate::client::encode_path(index));
+        match self
+            .client
+            .json("extending the mapping", Method::Put, &path, &[], Some(&body), Some(index))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(%index, table = %schema.qualified_name(), "schema change: index mapping extended");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(%index, error = %e, "schema change: the mapping could not be extended (a field changed type?)");
+                Ok(())
+            }
+        }
     }
 
     /// Connects and builds a sink.
@@ -556,6 +599,18 @@ impl Sink for EsSink {
             if !self.is_known(name) {
                 self.ensure(name, Some(&records[i].schema)).await?;
             }
+        }
+        // Change streams: a schema not seen before for an index extends its mapping.
+        let mut pairs: Vec<(&Arc<str>, &Arc<Schema>)> = Vec::new();
+        for (r, name) in records.iter().zip(&indices) {
+            if !pairs.iter().any(|(n, s)| *n == name && Arc::ptr_eq(s, &r.schema)) {
+                pairs.push((name, &r.schema));
+            }
+        }
+        for (name, schema) in pairs {
+            self.follow_schema(name, schema)
+                .await
+                .map_err(|e| SinkError::Fatal(e.to_string()))?;
         }
         let chunks = self.build(records, &indices, &mut outcomes);
         let mut results = stream::iter(chunks)

@@ -32,6 +32,7 @@ pub mod connect;
 pub mod ddl;
 pub mod error;
 pub mod schema;
+pub mod schema_change;
 pub mod sink;
 pub mod snapshot;
 pub mod source;

@@ -11,6 +11,7 @@
 //! connections are [`SinkError::Transient`]: the runner retries the batch.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use datatrace_core::{Batch, Op, Outcome, PrepareContext, Record, Schema, Sink, SinkError};
@@ -30,6 +31,8 @@ pub struct MySqlSink {
     opts: SinkOptions,
     limit: usize,
     created: tokio::sync::Mutex<HashSet<String>>,
+    schema_changes: crate::schema_change::SchemaChanges,
+    followed: crate::schema_change::Followed,
 }
 
 /// Where a record goes.
@@ -59,7 +62,16 @@ impl MySqlSink {
             opts,
             limit,
             created: tokio::sync::Mutex::new(HashSet::new()),
+            schema_changes: Default::default(),
+            followed: Default::default(),
         })
+    }
+
+    /// How schema changes of a change stream reach the target (see
+    /// [`crate::schema_change`]); the default is to not compare.
+    pub fn schema_changes(mut self, policy: crate::schema_change::SchemaChanges) -> Self {
+        self.schema_changes = policy;
+        self
     }
 
     /// The largest statement this sink sends, in bytes.
@@ -320,6 +332,19 @@ impl Sink for MySqlSink {
                 let t = t.as_ref().expect("set above");
                 if seen.insert(t.sql.clone()) {
                     self.ensure_created(&mut c, t, &r.schema).await?;
+                }
+            }
+        }
+        if self.schema_changes != crate::schema_change::SchemaChanges::Ignore {
+            let mut checked: Vec<(&str, usize)> = Vec::new();
+            for (r, t) in records.iter().zip(&targets) {
+                let t = t.as_ref().expect("set above");
+                let key = (t.sql.as_str(), Arc::as_ptr(&r.schema) as usize);
+                if r.op != Op::Read && !checked.contains(&key) {
+                    checked.push(key);
+                    self.followed
+                        .check(self.schema_changes, &mut c, &t.db, &t.table, &t.sql, &r.schema)
+                        .await?;
                 }
             }
         }
