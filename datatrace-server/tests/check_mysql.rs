@@ -373,3 +373,36 @@ fn differences_that_settle_during_the_recheck_delay_are_not_reported() {
     assert_eq!(u["different"], 1, "{u}");
     assert_eq!(u["diffs"][0]["key"], "7");
 }
+
+#[test]
+fn different_column_types_are_compared_by_value() {
+    let dir = workdir("retyped");
+    let src = mariadb().create_database("chksrc");
+    let dst = mariadb().create_database("chkdst");
+    all_types_table(&src);
+    job(&dir, &src, &dst, "");
+    // The target's types differ from the source's: checksums cannot be compared, values can.
+    mariadb().exec(&format!(
+        "ALTER TABLE {dst}.t MODIFY i BIGINT, MODIFY d DECIMAL(14,4);"
+    ));
+    let (code, report) = check_json(&dir, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["units"][0]["method"], "rows");
+    mariadb().exec(&format!("UPDATE {dst}.t SET d = 1.2345 WHERE id = 4;"));
+    let (code, report) = check_json(&dir, &[]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(field(&report, "4", "d"), ("6".into(), "1.2345".into()));
+
+    // --unit picks units; an unknown one is an error naming the job's units.
+    let out = datatrace(&dir, &["check", "job.toml", "--unit", "nope.t"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("nope.t") && err.contains(&format!("{src}.t")),
+        "{err}"
+    );
+    let unit = format!("{src}.t");
+    let (code, report) = check_json(&dir, &["--unit", &unit]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["units"].as_array().unwrap().len(), 1);
+}
