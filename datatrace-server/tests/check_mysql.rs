@@ -59,14 +59,16 @@ fn all_types_table(db: &str) {
         "CREATE TABLE {db}.t (id INT PRIMARY KEY, i INT, u INT UNSIGNED, d DECIMAL(12,3), \
            f DOUBLE, s VARCHAR(64) CHARACTER SET utf8mb4, b BLOB, dt DATE, tm TIME, \
            dtm DATETIME(6), ts TIMESTAMP(6) NULL, j JSON, e ENUM('a','b','c'), \
-           st SET('x','y','z'), bt BIT(8));
+           st SET('x','y','z'), bt BIT(8), \
+           l VARCHAR(16) CHARACTER SET latin1, \
+           uc VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci);
          INSERT INTO {db}.t SELECT seq, seq * 10, seq * 1000, seq * 1.5, seq / 3, \
            CONCAT('name ', seq, ' 😀'), UNHEX(LPAD(HEX(seq), 4, '0')), \
            DATE '2024-01-01' + INTERVAL seq DAY, SEC_TO_TIME(seq * 61), \
            TIMESTAMP '2024-01-01 00:00:00.000001' + INTERVAL seq SECOND, \
            TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq HOUR, \
            JSON_OBJECT('k', seq, 'a', JSON_ARRAY(1, 2)), ELT(1 + seq % 3, 'a', 'b', 'c'), \
-           'x,z', seq FROM {db}.seq_1_to_30;"
+           'x,z', seq, 'déjà', 'Straße' FROM {db}.seq_1_to_30;"
     ));
 }
 
