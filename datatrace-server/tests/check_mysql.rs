@@ -408,3 +408,22 @@ fn different_column_types_are_compared_by_value() {
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["units"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_missing_target_table_is_named_and_repair_recreates_it() {
+    let dir = workdir("dropped");
+    let src = mariadb().create_database("chksrc");
+    let dst = mariadb().create_database("chkdst");
+    all_types_table(&src);
+    job(&dir, &src, &dst, "");
+    mariadb().exec(&format!("DROP TABLE {dst}.t;"));
+    let out = datatrace(&dir, &["check", "job.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{dst}.t")), "{err}");
+    let (code, report) = check_json(&dir, &["--repair"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["units"][0]["missing"], 30);
+    assert_eq!(report["units"][0]["repaired"]["rewritten"], 30);
+    assert_eq!(rows(&src), rows(&dst));
+}
