@@ -296,11 +296,15 @@ fn data_sources_crud_test_connection_and_secrets_stay_secret() {
     );
     let mut task = task;
     task["settings"] = json!({});
-    task["mode"] = json!("incremental");
+    task["source"]["mode"] = json!("cdc");
     let (st, e) = s.call("POST", "/api/tasks", Some(&task));
+    assert_eq!((st, e["field"].as_str()), (400, Some("source.mode")), "{e}");
+    task["source"].as_object_mut().unwrap().remove("mode");
+    let es_source = json!({"name": "from-es", "mode": "incremental",
+                           "source": {"datasource": es_id, "indices": ["x"]}, "target": {"type": "discard"}});
+    let (st, e) = s.call("POST", "/api/tasks", Some(&es_source));
     assert_eq!((st, e["field"].as_str()), (400, Some("mode")), "{e}");
-    assert!(e["error"].as_str().unwrap().contains("change data capture"));
-    task["mode"] = json!("full");
+    assert!(e["error"].as_str().unwrap().contains("MySQL source"), "{e}");
     task["source"]["password"] = json!("x");
     let (st, e) = s.call("POST", "/api/tasks", Some(&task));
     assert_eq!(
@@ -688,5 +692,54 @@ fn units_are_bounded_across_tasks() {
     );
     wait_for(60, "both done", || {
         status(ids[0]) == "done" && status(ids[1]) == "done"
+    });
+}
+
+#[test]
+fn full_plus_incremental_copies_then_streams_changes_until_stopped() {
+    let dir = common::workdir("cdc");
+    let s = Server::start(&dir);
+    let (db, user) = seed(500);
+    let src = mysql_ds(&s, &user, &db);
+    let dst = mariadb().create_database("dtserve_cdc");
+    let t = s.ok(
+        "POST",
+        "/api/tasks",
+        Some(&json!({"name": "live", "mode": "full+incremental",
+                     "source": {"datasource": src, "tables": [format!("{db}.items")],
+                                "cdc": {"server_id": 9471, "heartbeat_secs": 1}},
+                     "target": {"datasource": src, "database": dst}})),
+    );
+    let id = t["id"].as_i64().unwrap();
+    s.ok("POST", &format!("/api/tasks/{id}/start"), None);
+    let rows = |q: &str| mariadb().exec(q).trim().to_owned();
+    wait_for(60, "the snapshot copied", || {
+        rows(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{dst}'"
+        )) == "1"
+            && rows(&format!("SELECT COUNT(*) FROM {dst}.items")) == "500"
+    });
+    mariadb().exec(&format!(
+        "INSERT INTO {db}.items VALUES (9001, 'live row', 1.5); UPDATE {db}.items SET name = 'changed' WHERE id = 3; \
+         DELETE FROM {db}.items WHERE id = 4"
+    ));
+    wait_for(60, "the changes streamed", || {
+        rows(&format!("SELECT COUNT(*) FROM {dst}.items")) == "500"
+            && rows(&format!("SELECT name FROM {dst}.items WHERE id = 3")) == "changed"
+            && rows(&format!("SELECT name FROM {dst}.items WHERE id = 9001")) == "live row"
+    });
+    let task = s.ok("GET", &format!("/api/tasks/{id}"), None);
+    assert_eq!(
+        task["status"], "running",
+        "a change stream never finishes: {task}"
+    );
+    let units = s.ok("GET", &format!("/api/tasks/{id}/units"), None);
+    assert!(
+        units.as_array().unwrap().len() >= 2,
+        "table unit and stream unit: {units}"
+    );
+    s.ok("POST", &format!("/api/tasks/{id}/stop"), None);
+    wait_for(60, "stopped", || {
+        s.ok("GET", &format!("/api/tasks/{id}"), None)["status"] == "stopped"
     });
 }

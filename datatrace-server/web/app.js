@@ -176,7 +176,7 @@ async function wizardPage() {
     main.replaceChildren(h('h1', {}, 'New task'), h('p', {}, 'First ', h('a', { href: '#/datasources' }, 'add a data source'), '.'));
     return;
   }
-  const st = { step: 1, source: sources[0].id, target: sources[sources.length - 1].id, units: [], naming: '{table}', name: '', batch: 1000, concurrency: 2, policy: 'fail' };
+  const st = { step: 1, source: sources[0].id, target: sources[sources.length - 1].id, units: [], naming: '{table}', name: '', batch: 1000, concurrency: 2, policy: 'fail', mode: 'full' };
   const byId = (id) => sources.find((d) => d.id === Number(id));
   const labels = ['1. Source and target', '2. Tables / indices', '3. Parameters', '4. Confirm'];
   const config = () => {
@@ -186,7 +186,7 @@ async function wizardPage() {
     source[src.type === 'mysql' ? 'tables' : 'indices'] = st.units;
     const target = { datasource: dst.id };
     target[dst.type === 'mysql' ? 'table' : 'index'] = st.naming;
-    return { name: st.name, mode: 'full', source, target,
+    return { name: st.name, mode: src.type === 'mysql' ? st.mode : 'full', source, target,
       settings: { batch_size: Number(st.batch), concurrency: Number(st.concurrency), error_policy: st.policy } };
   };
   const render = async () => {
@@ -223,12 +223,17 @@ async function wizardPage() {
         field('wz-naming', dst.type === 'mysql' ? 'Target table' : 'Target index', 'naming', 'text', 'Patterns: {table} (the source table or index), {db}.'),
         field('wz-batch', 'Batch size', 'batch', 'number'),
         field('wz-concurrency', 'Units at the same time', 'concurrency', 'number'),
+        byId(st.source).type === 'mysql' && [h('label', { for: 'wz-mode' }, 'Mode'),
+          h('select', { id: 'wz-mode', onchange: (e) => { st.mode = e.target.value; } },
+            [['full', 'Full copy'], ['incremental', 'Incremental (binlog changes only)'], ['full+incremental', 'Full copy, then changes (keeps running)']]
+              .map(([v, l]) => h('option', { value: v, selected: st.mode === v }, l)))],
         h('label', { for: 'wz-policy' }, 'When the target rejects a record'),
         h('select', { id: 'wz-policy', onchange: (e) => { st.policy = e.target.value; } },
           ['fail', 'skip', 'dead-letter'].map((p) => h('option', { value: p, selected: st.policy === p }, p)))));
       next.onclick = () => { st.step = 4; render(); };
     } else {
-      body.append(h('p', {}, 'The task will copy these ' + st.units.length + ' unit(s) in full:'),
+      const how = config().mode === 'full' ? 'in full' : config().mode === 'incremental' ? 'as a stream of their changes' : 'in full, then stream their changes';
+      body.append(h('p', {}, 'The task will copy these ' + st.units.length + ' unit(s) ' + how + ':'),
         h('div', { class: 'summary', id: 'wz-summary' }, JSON.stringify(config(), null, 2)));
       next.textContent = 'Create and start';
       next.id = 'wz-create';

@@ -1,8 +1,9 @@
 //! [`DbCheckpointStore`]: unit checkpoints kept in the metadata store with their task, so a
-//! restarted server resumes running tasks where their last checkpoints stand.
+//! restarted server resumes running tasks where their last checkpoints stand; and
+//! [`MirroredCheckpointStore`] for change-stream tasks.
 
 use async_trait::async_trait;
-use datatrace_core::{CheckpointStore, Error, Result, UnitCheckpoint};
+use datatrace_core::{CheckpointStore, Error, FileCheckpointStore, Result, UnitCheckpoint};
 
 use super::store::Store;
 
@@ -85,5 +86,47 @@ impl CheckpointStore for DbCheckpointStore {
                     .map_err(|e| store_err(format!("checkpoint of {job}/{u}: {e}")))
             })
             .collect()
+    }
+}
+
+/// The metadata store's checkpoints, mirrored into the job's checkpoint files.
+///
+/// For change-stream tasks: the snapshot/stream handoff of `snapshot+cdc` sources keeps its
+/// bookkeeping (the stream's first position, the snapshots' states) in the job's
+/// [`FileCheckpointStore`], so every save goes to both; loads prefer the metadata store and
+/// fall back to the file (the stream's first position is written there by the handoff).
+pub struct MirroredCheckpointStore {
+    db: DbCheckpointStore,
+    file: FileCheckpointStore,
+}
+
+impl MirroredCheckpointStore {
+    /// Both stores.
+    pub fn new(db: DbCheckpointStore, file: FileCheckpointStore) -> Self {
+        MirroredCheckpointStore { db, file }
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for MirroredCheckpointStore {
+    async fn load(&self, job: &str, unit: &str) -> Result<Option<UnitCheckpoint>> {
+        match self.db.load(job, unit).await? {
+            Some(c) => Ok(Some(c)),
+            None => self.file.load(job, unit).await,
+        }
+    }
+
+    async fn save(&self, job: &str, unit: &str, checkpoint: &UnitCheckpoint) -> Result<()> {
+        self.db.save(job, unit, checkpoint).await?;
+        self.file.save(job, unit, checkpoint).await
+    }
+
+    async fn clear(&self, job: &str, unit: &str) -> Result<()> {
+        self.db.clear(job, unit).await?;
+        self.file.clear(job, unit).await
+    }
+
+    async fn list(&self, job: &str) -> Result<Vec<(String, UnitCheckpoint)>> {
+        self.db.list(job).await
     }
 }

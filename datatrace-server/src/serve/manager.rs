@@ -8,17 +8,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use datatrace_core::{
-    progress_channel, CancellationToken, CheckpointStore, ProgressEvent, ProgressKind, UnitState,
+    progress_channel, CancellationToken, CheckpointStore, FileCheckpointStore, ProgressEvent,
+    ProgressKind, UnitState,
 };
 use tokio::sync::{broadcast, Semaphore};
 
-use super::checkpoints::{job_name, DbCheckpointStore};
+use super::checkpoints::{job_name, DbCheckpointStore, MirroredCheckpointStore};
 use super::crypto::MasterKey;
 use super::http::ApiError;
 use super::live::{Hub, Msg, UnitLive};
 use super::store::Store;
 use super::taskspec;
-use crate::job_file::JobFile;
+use crate::job_file::{JobFile, SourceSpec};
 use crate::plan::plan;
 
 /// How often coalesced progress goes out (per task).
@@ -254,7 +255,7 @@ impl Manager {
             .iter()
             .map(|u| (u.name.clone(), u.target.clone(), u.estimated_rows))
             .collect();
-        let store = DbCheckpointStore::new(self.store.clone());
+        let store = self.checkpoint_store(&job);
         let name = job_name(id);
         if kind == StartKind::Retry {
             let failed = self.store.units(id)?.iter().any(|u| u.state == "failed");
@@ -282,6 +283,21 @@ impl Manager {
         Ok((job, planned))
     }
 
+    /// The checkpoint store of a task's job: the metadata store, mirrored into the job's
+    /// checkpoint files for change streams (their handoff reads those).
+    fn checkpoint_store(&self, job: &JobFile) -> Arc<dyn CheckpointStore> {
+        let db = DbCheckpointStore::new(self.store.clone());
+        let streams = matches!(&job.source, SourceSpec::MySql(m) if m.mode.streams());
+        if streams {
+            Arc::new(MirroredCheckpointStore::new(
+                db,
+                FileCheckpointStore::new(&job.checkpoint_dir),
+            ))
+        } else {
+            Arc::new(db)
+        }
+    }
+
     async fn run(
         self: Arc<Self>,
         id: i64,
@@ -289,9 +305,14 @@ impl Manager {
         planned: crate::plan::Plan,
         cancel: CancellationToken,
     ) {
-        let want = planned.concurrency.min(self.max_units).max(1) as u32;
+        // A change stream holds its slot for as long as it runs (and waits for the
+        // snapshots first): it gets one of its own, beside the snapshots' slots.
+        let streams = matches!(&job.source, SourceSpec::MySql(m) if m.mode.streams());
+        let extra = usize::from(streams);
+        let slots = planned.concurrency.min(self.max_units).max(1);
+        let want = (slots + extra) as u32;
         let permits = tokio::select! {
-            p = self.units.clone().acquire_many_owned(want) => p.ok(),
+            p = self.units.clone().acquire_many_owned(slots as u32) => p.ok(),
             _ = cancel.cancelled() => None,
         };
         let Some(_permits) = permits else {
@@ -328,7 +349,7 @@ impl Manager {
         let result = planned
             .into_job()
             .concurrency(want as usize)
-            .checkpoints(Arc::new(DbCheckpointStore::new(self.store.clone())))
+            .checkpoints(self.checkpoint_store(&job))
             .progress(tx)
             .cancel_token(cancel.clone())
             .run()

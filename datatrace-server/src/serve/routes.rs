@@ -108,7 +108,7 @@ fn schemas() -> Value {
                 "name": {"type": "string"},
                 "description": {"type": "string"},
                 "mode": {"type": "string", "enum": ["full", "incremental", "full+incremental"], "default": "full",
-                          "description": "incremental modes need change data capture (not available yet)"},
+                          "description": "incremental: binlog changes only; full+incremental: the tables, then their changes (MySQL sources)"},
                 "source": {"type": "object", "required": ["datasource"], "properties": {"datasource": {"type": "integer"}},
                             "description": "a data source id plus the source keys of a job file (tables / indices, exclude, ...)"},
                 "target": {"type": "object", "required": ["datasource"], "properties": {"datasource": {"type": "integer"}},

@@ -23,7 +23,9 @@ pub struct TaskInput {
     /// A free description.
     #[serde(default)]
     pub description: Option<String>,
-    /// `full` (default), `incremental` or `full+incremental`.
+    /// `full` (default), `incremental` (binlog changes only) or `full+incremental` (the
+    /// tables, then their changes with a gap-free handoff); the incremental modes need a
+    /// MySQL source and map to its job-file `mode` (`cdc`, `snapshot+cdc`).
     #[serde(default)]
     pub mode: Mode,
     /// `{"datasource": ID, ...source keys}` (or an inline `generator`).
@@ -71,13 +73,27 @@ pub fn build(
     if input.name.trim().is_empty() {
         return Err(ApiError::bad("name", "the name must not be empty"));
     }
-    if input.mode != Mode::Full {
+    if input.source.contains_key("mode") {
         return Err(ApiError::bad(
-            "mode",
-            "incremental modes need change data capture, not available yet; use \"full\"",
+            "source.mode",
+            "set the task's mode instead (full, incremental or full+incremental)",
         ));
     }
-    let source = endpoint("source", &input.source, store, key)?;
+    let mut source = endpoint("source", &input.source, store, key)?;
+    if input.mode != Mode::Full {
+        if source.get("type").and_then(Value::as_str) != Some("mysql") {
+            return Err(ApiError::bad(
+                "mode",
+                "incremental modes read the MySQL binlog: they need a MySQL source",
+            ));
+        }
+        let stream = if input.mode == Mode::Incremental {
+            "cdc"
+        } else {
+            "snapshot+cdc"
+        };
+        source.insert("mode".into(), json!(stream));
+    }
     let target = endpoint("target", &input.target, store, key)?;
     let name = job_name(id);
     let job = json!({
