@@ -506,4 +506,44 @@ mod tests {
             Ok(Value::from("café"))
         );
     }
+
+    #[test]
+    fn mysql_binary_json_decodes() {
+        // MySQL 8 writes JSON columns in its binary format: {"a": 1, "b": "xy"} as a small
+        // object, after a 4-byte length.
+        let obj: Vec<u8> = vec![
+            0x02, 0x00, // 2 elements
+            0x17, 0x00, // 23 bytes
+            0x12, 0x00, 0x01, 0x00, // key "a" at 18
+            0x13, 0x00, 0x01, 0x00, // key "b" at 19
+            0x05, 0x01, 0x00, // int16 1, inlined
+            0x0c, 0x14, 0x00, // string at 20
+            b'a', b'b', 0x02, b'x', b'y',
+        ];
+        let mut data = vec![0u8; 4];
+        data[0] = (obj.len() + 1) as u8;
+        data.push(0x00); // small object
+        data.extend_from_slice(&obj);
+        let col = ColumnDecoder {
+            target: Some(0),
+            ty: ColumnType::MYSQL_TYPE_JSON,
+            meta: vec![4],
+            unsigned: false,
+            kind: ColumnKind::Json,
+            labels: Arc::from(Vec::new()),
+            latin1: false,
+            pad: 0,
+        };
+        let raw: BinlogValue<'_> = ParseBuf(&data)
+            .parse((ColumnType::MYSQL_TYPE_JSON, &[4u8][..], false, false))
+            .expect("binary JSON");
+        assert!(matches!(raw, BinlogValue::Jsonb(_)));
+        assert_eq!(
+            normalise(&col, raw),
+            Ok(Value::Json(serde_json::json!({"a": 1, "b": "xy"})))
+        );
+        // MariaDB writes the text.
+        let text = normalise(&col, BinlogValue::Value(My::Bytes(br#"[1,"x"]"#.to_vec())));
+        assert_eq!(text, Ok(Value::Json(serde_json::json!([1, "x"]))));
+    }
 }

@@ -232,12 +232,10 @@ impl Reader<'_> {
                 }
             }
             EventType::XID_EVENT => self.commit(file, end_pos, h.timestamp(), out).await?,
-            EventType::HEARTBEAT_EVENT => {
-                // An idle stream: declare the last committed position again, so that the
-                // runner, which saves checkpoints when it hears from the source, persists it.
-                if !self.committed.file.is_empty() {
-                    out.checkpoint(to_position(&self.committed, None)).await?;
-                }
+            // An idle stream: declare the last committed position again, so that the runner,
+            // which saves checkpoints when it hears from the source, persists it.
+            EventType::HEARTBEAT_EVENT if !self.committed.file.is_empty() => {
+                out.checkpoint(to_position(&self.committed, None)).await?;
             }
             EventType::QUERY_EVENT => {
                 let data = ev

@@ -17,9 +17,11 @@
 //! table = "{table}"                         # target table pattern: {table}, {db}
 //! mode = "upsert"                           # write settings (datatrace_mysql::SinkOptions)
 //! create_table = true                       # the default in job files
+//! schema_changes = "apply"                  # change streams: apply | fail | ignore
 //! ```
 
 use datatrace_mysql::binlog::CdcOptions;
+use datatrace_mysql::schema_change::SchemaChanges;
 use datatrace_mysql::{ConnectionConfig, SinkOptions, SourceOptions};
 use serde_json::{Map, Value};
 
@@ -72,6 +74,9 @@ pub struct MySqlTargetSpec {
     pub table: NamePattern,
     /// Write settings (`table` is left unset: the pattern decides).
     pub options: SinkOptions,
+    /// What a change stream's schema changes do to the target tables (`schema_changes`:
+    /// `apply`, the default, or `fail`; `ignore` to not compare).
+    pub schema_changes: SchemaChanges,
 }
 
 /// Parses `[source]` with `type = "mysql"`.
@@ -110,32 +115,33 @@ pub fn parse_source(
         false,
     )?;
     let options: SourceOptions = opts.parse(file, at)?;
-    let mode =
-        match stream.take("mode") {
-            None => SourceMode::Full,
-            Some(Value::String(m)) => match m.as_str() {
-                "full" => SourceMode::Full,
-                "cdc" => SourceMode::Cdc,
-                "snapshot+cdc" => SourceMode::SnapshotCdc,
-                other => return Err(JobFileError::new(
+    let mode = match stream.take("mode") {
+        None => SourceMode::Full,
+        Some(Value::String(m)) => match m.as_str() {
+            "full" => SourceMode::Full,
+            "cdc" => SourceMode::Cdc,
+            "snapshot+cdc" => SourceMode::SnapshotCdc,
+            other => {
+                return Err(JobFileError::new(
                     file,
                     &join(at, "mode"),
                     format!(
                         "unknown mode {other:?}: expected \"full\", \"cdc\" or \"snapshot+cdc\""
                     ),
-                )),
-            },
-            Some(other) => {
-                return Err(JobFileError::new(
-                    file,
-                    &join(at, "mode"),
-                    format!(
-                        "expected \"full\", \"cdc\" or \"snapshot+cdc\", found {}",
-                        super::endpoint::kind_of(&other)
-                    ),
                 ))
             }
-        };
+        },
+        Some(other) => {
+            return Err(JobFileError::new(
+                file,
+                &join(at, "mode"),
+                format!(
+                    "expected \"full\", \"cdc\" or \"snapshot+cdc\", found {}",
+                    super::endpoint::kind_of(&other)
+                ),
+            ))
+        }
+    };
     let mut cdc: CdcOptions = match stream.take("cdc") {
         None => CdcOptions::default(),
         Some(v) => super::error::from_value(file, &join(at, "cdc"), v)?,
@@ -167,9 +173,13 @@ pub fn parse_target(
         file,
         at,
         map,
-        vec![Group::of::<ConnectionConfig>(), Group::of::<SinkOptions>()],
+        vec![
+            Group::of::<ConnectionConfig>(),
+            Group::of::<SinkOptions>(),
+            Group::keys(&["schema_changes"]),
+        ],
     )?;
-    let [conn, mut opts]: [Group; 2] = groups
+    let [conn, mut opts, mut changes]: [Group; 3] = groups
         .try_into()
         .map_err(|_| JobFileError::new(file, at, "internal: key groups"))?;
     let connection: ConnectionConfig = conn.parse(file, at)?;
@@ -194,9 +204,14 @@ pub fn parse_target(
     opts.insert("create_table", create);
     let mut options: SinkOptions = opts.parse(file, at)?;
     options.table = None;
+    let schema_changes = match changes.take("schema_changes") {
+        None => SchemaChanges::Apply,
+        Some(v) => super::error::from_value(file, &join(at, "schema_changes"), v)?,
+    };
     Ok(MySqlTargetSpec {
         connection,
         table,
         options,
+        schema_changes,
     })
 }
