@@ -117,6 +117,11 @@ fn snapshot_and_cdc_survive_kill_9_and_stop_on_ctrl_c() {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     );
     assert_eq!(out.status.code(), Some(130), "{stdout}{stderr}");
+    // Progress of the stream shows its lag.
+    assert!(
+        stderr.contains(", lag ") || stdout.contains(", lag "),
+        "{stdout}{stderr}"
+    );
     let q = |d: &str| db().exec(&format!("SELECT * FROM `{d}`.items ORDER BY id"));
     let (a, b) = (q(&src), q(&dst));
     assert!(a.lines().count() > 100);

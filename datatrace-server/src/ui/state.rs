@@ -56,6 +56,10 @@ impl UnitView {
                     s.push_str(&format!(", ETA {}", human::duration(eta)));
                 }
             }
+            // Change streams: seconds between the source commit and the sink write.
+            if let Some(lag) = p.lag_ms {
+                s.push_str(&format!(", lag {:.1}s", lag as f64 / 1000.0));
+            }
         }
         if p.rejected > 0 {
             s.push_str(&format!(", {} rejected", human::count(p.rejected)));
