@@ -182,10 +182,28 @@ async fn older_events_decode_with_the_columns_they_had() {
             .collect::<Vec<_>>()
             .join(",")
     };
-    // Before ADD COLUMN extra (renamed bonus since): the columns the table still has; `n`,
-    // dropped since, is left out (its type is no longer known).
-    assert_eq!(cols(0), "id,v");
-    assert_eq!(got.records[0].values, vec![Value::Int(1), Value::from("a")]);
+    // Before ADD COLUMN extra (renamed bonus since): the columns the event has, `n` (dropped
+    // since) included, typed from the table map.
+    assert_eq!(cols(0), "id,v,n");
+    assert_eq!(
+        got.records[0].values,
+        vec![Value::Int(1), Value::from("a"), Value::Int(1)]
+    );
+    let third = got
+        .records
+        .iter()
+        .find(|r| r.values[0] == Value::Int(3))
+        .unwrap();
+    assert_eq!(
+        third
+            .schema
+            .columns()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["id", "v", "n", "extra"]
+    );
+    assert_eq!(third.get("extra"), Some(&Value::Int(30)));
     // After the rename: the current shape.
     let last = got.records.last().unwrap();
     assert_eq!(cols(got.records.len() - 1), "id,v,bonus");

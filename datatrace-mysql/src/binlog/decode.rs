@@ -278,6 +278,118 @@ pub fn narrow(info: &TableInfo, drop: &[String]) -> TableInfo {
     }
 }
 
+/// The table as an event written before later DDL saw it: the event's columns in its
+/// order (FULL row metadata names), each taken from `info` when the table still has it, else
+/// derived from the table map (type, signedness, character set; a dropped ENUM reads as its
+/// index, a dropped SET as its bitmask bytes). The key is `info`'s when all its columns are
+/// in the event. `None` without column names.
+pub fn event_shape(tme: &TableMapEvent<'_>, info: &TableInfo) -> Option<TableInfo> {
+    use datatrace_core::Column;
+    let names = table_map_names(tme)?;
+    let ex = OptionalMetaExtractor::new(tme.iter_optional_meta()).ok();
+    let signed: Vec<bool> = ex
+        .as_ref()
+        .map(|e| e.iter_signedness().collect())
+        .unwrap_or_default();
+    // The charset iterator repeats the default charset without end: take one per character
+    // column.
+    let n_char = (0..names.len())
+        .filter(|&i| {
+            tme.get_column_type(i)
+                .ok()
+                .flatten()
+                .is_some_and(|t| t.is_character_type())
+        })
+        .count();
+    let charsets: Vec<u16> = ex
+        .as_ref()
+        .map(|e| {
+            e.iter_charset()
+                .take(n_char)
+                .filter_map(|c| c.ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (mut numeric_i, mut char_i) = (0usize, 0usize);
+    let mut columns = Vec::with_capacity(names.len());
+    let mut kinds = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let ty = tme.get_column_type(i).ok().flatten()?;
+        let unsigned = if ty.is_numeric_type() {
+            numeric_i += 1;
+            signed.get(numeric_i - 1).copied().unwrap_or(false)
+        } else {
+            false
+        };
+        let binary = if ty.is_character_type() {
+            char_i += 1;
+            charsets.get(char_i - 1).copied() == Some(63)
+        } else {
+            false
+        };
+        if let Some(t) = info.schema.index_of(name) {
+            columns.push(info.schema.columns()[t].clone());
+            kinds.push(info.kinds[t]);
+            continue;
+        }
+        let meta = tme.get_column_metadata(i).unwrap_or(&[]);
+        use ColumnType as T;
+        let kind = match ty {
+            T::MYSQL_TYPE_TINY
+            | T::MYSQL_TYPE_SHORT
+            | T::MYSQL_TYPE_INT24
+            | T::MYSQL_TYPE_LONG
+            | T::MYSQL_TYPE_LONGLONG => ColumnKind::Int { unsigned },
+            T::MYSQL_TYPE_NEWDECIMAL | T::MYSQL_TYPE_DECIMAL => ColumnKind::Decimal {
+                precision: meta.first().copied().unwrap_or(10),
+                scale: meta.get(1).copied().unwrap_or(0),
+            },
+            T::MYSQL_TYPE_FLOAT => ColumnKind::Float,
+            T::MYSQL_TYPE_DOUBLE => ColumnKind::Double,
+            T::MYSQL_TYPE_BIT => {
+                let bits = meta.get(1).copied().unwrap_or(0) as u16 * 8
+                    + meta.first().copied().unwrap_or(1) as u16;
+                ColumnKind::Bit(bits.clamp(1, 64) as u8)
+            }
+            T::MYSQL_TYPE_ENUM => ColumnKind::Int { unsigned: true },
+            T::MYSQL_TYPE_SET => ColumnKind::Binary,
+            T::MYSQL_TYPE_DATE | T::MYSQL_TYPE_NEWDATE => ColumnKind::Date,
+            T::MYSQL_TYPE_TIME | T::MYSQL_TYPE_TIME2 => ColumnKind::Time,
+            T::MYSQL_TYPE_DATETIME | T::MYSQL_TYPE_DATETIME2 => ColumnKind::DateTime,
+            T::MYSQL_TYPE_TIMESTAMP | T::MYSQL_TYPE_TIMESTAMP2 => ColumnKind::Timestamp,
+            T::MYSQL_TYPE_YEAR => ColumnKind::Year,
+            T::MYSQL_TYPE_JSON => ColumnKind::Json,
+            T::MYSQL_TYPE_GEOMETRY => ColumnKind::Geometry,
+            _ if binary => ColumnKind::Binary,
+            _ => ColumnKind::Text,
+        };
+        columns.push(Column::new(name.clone(), kind.data_type()));
+        kinds.push(kind);
+    }
+    let mut schema = Schema::new(info.schema.name(), columns);
+    if let Some(ns) = info.schema.namespace() {
+        schema = schema.with_namespace(ns);
+    }
+    let key_names: Vec<String> = info
+        .schema
+        .primary_key()
+        .iter()
+        .map(|&i| info.schema.columns()[i].name.clone())
+        .collect();
+    if !key_names.is_empty() && key_names.iter().all(|k| names.contains(k)) {
+        if let Ok(s) = schema.clone().with_primary_key(&key_names) {
+            schema = s;
+        }
+    }
+    let key = schema.primary_key().to_vec();
+    Some(TableInfo {
+        schema: Arc::new(schema),
+        kinds,
+        key,
+        ..info.clone()
+    })
+}
+
 /// ENUM / SET labels from a `COLUMN_TYPE` such as `enum('a','it''s')`.
 pub fn parse_labels(column_type: &str) -> Vec<String> {
     let Some(start) = column_type.find('(') else {

@@ -28,7 +28,7 @@ use mysql_async::BinlogStream;
 
 use super::config::{CdcOptions, StartAt};
 use super::ddl::parse_ddl;
-use super::decode::{missing_columns, narrow, table_map_names, TableDecoder};
+use super::decode::{event_shape, missing_columns, narrow, table_map_names, TableDecoder};
 use super::gtid::{uuid_text, MariaDbGtid, MariaDbGtidState, MySqlGtidSet};
 use super::position::{clean_rotate_name, from_position, ordinal, to_position};
 use super::stream::{current_position, open_stream, DumpFrom};
@@ -380,11 +380,15 @@ impl Reader<'_> {
                 };
                 match TableDecoder::new(tme, &info, zero, false) {
                     Ok(d) => Ok(d),
-                    Err(_) => {
-                        let names = table_map_names(tme).unwrap_or_default();
-                        let narrowed = narrow(&info, &missing_columns(&info, &names));
-                        TableDecoder::new(tme, &narrowed, zero, true)
-                    }
+                    // The table changed since the event: decode with the event's columns.
+                    Err(_) => match event_shape(tme, &info) {
+                        Some(shape) => TableDecoder::new(tme, &shape, zero, false),
+                        None => {
+                            let names = table_map_names(tme).unwrap_or_default();
+                            let narrowed = narrow(&info, &missing_columns(&info, &names));
+                            TableDecoder::new(tme, &narrowed, zero, true)
+                        }
+                    },
                 }
             }
         };
