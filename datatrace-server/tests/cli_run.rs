@@ -378,11 +378,21 @@ fn written_of(summary: &str, unit: &str) -> u64 {
 }
 
 #[test]
-fn serve_is_not_yet_available() {
-    let out = datatrace(Path::new("."), &["serve"]);
+fn serve_refuses_to_start_without_a_token() {
+    let dir = workdir("serve-no-token");
+    let out = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(&dir)
+        .env_remove("DATATRACE_TOKEN")
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2);
-    assert!(text(&out.stderr)
-        .contains("`datatrace serve` (REST API, live progress, web UI) is not yet available"));
+    assert!(
+        text(&out.stderr)
+            .contains("a bearer token is required: pass --token or set DATATRACE_TOKEN"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
