@@ -43,7 +43,7 @@ pub struct MySqlSourceSpec {
     /// Copy once, stream changes, or both.
     pub mode: SourceMode,
     /// Settings of the change stream (`tables` and `zero_date` come from the source's).
-    pub cdc: CdcOptions,
+    pub cdc: Box<CdcOptions>,
 }
 
 /// How a MySQL source reads (`mode`).
@@ -159,7 +159,7 @@ pub fn parse_source(
         exclude,
         options,
         mode,
-        cdc,
+        cdc: Box::new(cdc),
     })
 }
 

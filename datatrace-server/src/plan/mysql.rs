@@ -93,7 +93,7 @@ pub async fn with_stream(
     check_prerequisites(conn)
         .await
         .map_err(|e| JobFileError::new(&job.file, "source.mode", job.scrub(&e.to_string())))?;
-    let mut cdc = spec.cdc.clone();
+    let mut cdc = (*spec.cdc).clone();
     // Patterns without a database are tables of the URL's database.
     if let Some(db) = conn.default_database() {
         for p in cdc
