@@ -186,11 +186,18 @@ impl Job {
                 )));
             }
         }
+        // Units start strictly in the order they were added: a permit is taken here, before
+        // the unit's task is spawned. (A unit that waits for earlier ones, like a change stream
+        // waiting for its snapshots, can then never take the last slot from them.)
         let sem = Arc::new(Semaphore::new(self.concurrency));
         let mut handles = Vec::new();
         for spec in self.units {
-            let sem = sem.clone();
             let cancel = self.cancel.clone();
+            let permit = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => None,
+                p = sem.clone().acquire_owned() => p.ok(),
+            };
             let mut pipeline = Pipeline::new(spec.name.clone(), spec.source, spec.sink)
                 .job(self.name.clone())
                 .transforms(spec.transforms)
@@ -207,12 +214,7 @@ impl Job {
             let job = self.name.clone();
             let name = spec.name;
             handles.push(tokio::spawn(async move {
-                let _permit = tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => None,
-                    p = sem.acquire_owned() => p.ok(),
-                };
-                if _permit.is_none() || cancel.is_cancelled() {
+                let Some(_permit) = permit.filter(|_| !cancel.is_cancelled()) else {
                     let state = store
                         .load(&job, &name)
                         .await
@@ -225,7 +227,7 @@ impl Job {
                         report: None,
                         error: None,
                     };
-                }
+                };
                 match pipeline.run().await {
                     Ok(report) => UnitResult {
                         unit: name,

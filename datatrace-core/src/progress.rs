@@ -112,7 +112,19 @@ impl Counters {
             bytes: self.bytes.load(Ordering::Relaxed),
             rate,
             estimated_total,
-            lag_ms: (ts != i64::MIN).then(|| (now_ms() - ts).max(0)),
+            // Once every record read is resolved the unit has caught up with its source: the
+            // lag is zero, not the age of the last change (an idle stream is not behind).
+            lag_ms: (ts != i64::MIN).then(|| {
+                let read = self.read.load(Ordering::Relaxed);
+                let resolved = self.written.load(Ordering::Relaxed)
+                    + self.rejected.load(Ordering::Relaxed)
+                    + self.filtered.load(Ordering::Relaxed);
+                if resolved >= read {
+                    0
+                } else {
+                    (now_ms() - ts).max(0)
+                }
+            }),
             elapsed_ms: self.started.elapsed().as_millis() as u64,
         }
     }

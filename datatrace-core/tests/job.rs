@@ -122,3 +122,44 @@ async fn duplicate_unit_names_are_rejected() {
         "invalid configuration: job j: unit \"a\" appears twice"
     );
 }
+
+/// Records the order in which units start.
+struct OrderSink {
+    name: String,
+    started: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl Sink for OrderSink {
+    async fn prepare(&self, _: &datatrace_core::PrepareContext) -> Result<(), SinkError> {
+        self.started.lock().unwrap().push(self.name.clone());
+        Ok(())
+    }
+    async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        tokio::task::yield_now().await;
+        Ok(vec![Outcome::Written; batch.len()])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_start_in_the_order_they_were_added() {
+    // A unit that waits for the ones before it (a change stream waiting for its snapshots)
+    // must never take the only slot first.
+    for round in 0..10 {
+        let started = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let names: Vec<String> = (0..8).map(|i| format!("u{i}")).collect();
+        let mut job = Job::new(format!("order-{round}")).concurrency(1);
+        for n in &names {
+            job = job.unit(UnitSpec::new(
+                n.clone(),
+                Arc::new(GeneratorSource::new(50, 2, 2)),
+                Arc::new(OrderSink {
+                    name: n.clone(),
+                    started: started.clone(),
+                }),
+            ));
+        }
+        assert!(job.run().await.unwrap().is_complete());
+        assert_eq!(*started.lock().unwrap(), names, "round {round}");
+    }
+}

@@ -736,3 +736,94 @@ async fn the_rate_does_not_drop_to_zero_between_batches() {
     assert!(rates.len() >= 10, "{rates:?}");
     assert!(rates.iter().all(|&r| r > 0.0), "{rates:?}");
 }
+
+/// Emits ten changes committed five seconds ago, declares a checkpoint, then stays idle
+/// (like a change stream with nothing new) until released.
+struct IdleStream {
+    release: Arc<tokio::sync::Notify>,
+    inner: GeneratorSource,
+}
+
+#[async_trait]
+impl Source for IdleStream {
+    async fn read(
+        &self,
+        _: &Part,
+        _: Option<Position>,
+        out: &mut Emitter,
+    ) -> datatrace_core::Result<()> {
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - 5000;
+        for i in 0..10 {
+            let mut r = self.inner.row(i);
+            r.op = Op::Insert;
+            r.position = Some(Position {
+                state: serde_json::json!({ "pos": i }),
+                ordinal: Some(i),
+                ts_ms: Some(ts),
+            });
+            out.emit(r).await?;
+        }
+        out.checkpoint(Position::new(serde_json::json!({ "pos": 10 })))
+            .await?;
+        self.release.notified().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_saves_its_checkpoint_and_reports_no_lag() {
+    let store: Arc<dyn datatrace_core::CheckpointStore> =
+        Arc::new(datatrace_core::MemoryCheckpointStore::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (tx, mut rx) = progress_channel(4096);
+    let run = tokio::spawn(
+        Pipeline::new(
+            "idle",
+            Arc::new(IdleStream {
+                release: release.clone(),
+                inner: GeneratorSource::new(10, 2, 2),
+            }),
+            Arc::new(CollectingSink::new()),
+        )
+        .checkpoints(store.clone())
+        .progress(tx)
+        .config(PipelineConfig {
+            linger: Duration::from_millis(10),
+            checkpoint_interval: Duration::from_millis(300),
+            progress_interval: Duration::from_millis(20),
+            ..Default::default()
+        })
+        .run(),
+    );
+    // Nothing arrives after the checkpoint, yet it is saved once its interval has passed.
+    let start = Instant::now();
+    loop {
+        let cp = store.load("default", "idle").await.unwrap();
+        let pos = cp.and_then(|c| c.parts[0].position.clone());
+        if pos.is_some_and(|p| p.state["pos"] == 10) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "checkpoint never saved"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Everything read is written: the stream has caught up, its lag is 0, not 5 s.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut last = None;
+    while let Ok(e) = rx.try_recv() {
+        if let ProgressKind::Progress(p) = e.kind {
+            last = Some(p);
+        }
+    }
+    let last = last.unwrap();
+    assert_eq!(last.written, 10);
+    assert_eq!(last.lag_ms, Some(0));
+    release.notify_one();
+    run.await.unwrap().unwrap();
+}

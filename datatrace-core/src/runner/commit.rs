@@ -26,15 +26,31 @@ pub(super) async fn commit_loop(
     let mut dirty = false;
     let mut last_save = Instant::now();
     let interval = ctx.config.checkpoint_interval;
-    while let Some(msg) = rx.recv().await {
+    loop {
+        // A pending checkpoint is saved when its interval has passed even if nothing else
+        // arrives (an idle change stream must not keep its last position unsaved).
+        let due = dirty.then(|| tokio::time::Instant::from_std(last_save + interval));
+        let msg = tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(m) => Some(m),
+                None => break,
+            },
+            _ = async {
+                match due {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => None,
+        };
         match msg {
-            CommitMsg::Mark {
+            None => {}
+            Some(CommitMsg::Mark {
                 at,
                 part,
                 position,
                 done,
-            } => marks.push_back((at, part, position, done)),
-            CommitMsg::Ack(runs) => tracker.ack(&runs),
+            }) => marks.push_back((at, part, position, done)),
+            Some(CommitMsg::Ack(runs)) => tracker.ack(&runs),
         }
         while marks.front().is_some_and(|m| m.0 <= tracker.watermark()) {
             let (_, part, position, done) = marks.pop_front().expect("checked");
