@@ -139,12 +139,20 @@ impl EsSink {
                 return Ok(());
             }
         }
-        let mapping = crate::mapping::schema_to_mapping(schema, &self.cfg.mapping, self.client.info());
+        let mapping =
+            crate::mapping::schema_to_mapping(schema, &self.cfg.mapping, self.client.info());
         let body = serde_json::json!({ "properties": mapping.get("properties").cloned().unwrap_or_default() });
         let path = format!("/{}/_mapping", crate::client::encode_path(index));
         match self
             .client
-            .json("extending the mapping", Method::Put, &path, &[], Some(&body), Some(index))
+            .json(
+                "extending the mapping",
+                Method::Put,
+                &path,
+                &[],
+                Some(&body),
+                Some(index),
+            )
             .await
         {
             Ok(_) => {
@@ -603,7 +611,10 @@ impl Sink for EsSink {
         // Change streams: a schema not seen before for an index extends its mapping.
         let mut pairs: Vec<(&Arc<str>, &Arc<Schema>)> = Vec::new();
         for (r, name) in records.iter().zip(&indices) {
-            if !pairs.iter().any(|(n, s)| *n == name && Arc::ptr_eq(s, &r.schema)) {
+            if !pairs
+                .iter()
+                .any(|(n, s)| *n == name && Arc::ptr_eq(s, &r.schema))
+            {
                 pairs.push((name, &r.schema));
             }
         }

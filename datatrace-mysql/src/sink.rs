@@ -343,7 +343,14 @@ impl Sink for MySqlSink {
                 if r.op != Op::Read && !checked.contains(&key) {
                     checked.push(key);
                     self.followed
-                        .check(self.schema_changes, &mut c, &t.db, &t.table, &t.sql, &r.schema)
+                        .check(
+                            self.schema_changes,
+                            &mut c,
+                            &t.db,
+                            &t.table,
+                            &t.sql,
+                            &r.schema,
+                        )
                         .await?;
                 }
             }
