@@ -70,6 +70,7 @@ pub mod decimal;
 pub mod dlq;
 pub mod error;
 pub mod job;
+pub mod pattern;
 pub mod progress;
 pub mod record;
 pub mod runner;

@@ -76,28 +76,8 @@ impl TableInfo {
     }
 }
 
-/// Matches `*` (any run) and `?` (one character).
-pub(crate) fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
+/// Matches `*` (any run) and `?` (one character): the core's pattern rule.
+pub(crate) use datatrace_core::pattern::glob_match as glob;
 
 /// Splits a pattern into (database pattern, table pattern).
 fn split_pattern<'a>(pattern: &'a str, default_db: Option<&'a str>) -> Result<(&'a str, &'a str)> {

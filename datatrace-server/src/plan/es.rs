@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use datatrace_core::pattern::glob_match;
 use datatrace_core::{SchemaRef, Sink, Source};
 use datatrace_es::naming::IndexPattern;
 use datatrace_es::{EsClient, EsError, EsSink, EsSource, SourceConfig};
@@ -27,29 +28,6 @@ async fn connect(
     })
 }
 
-/// `*` (any run) and `?` (one character).
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
 /// The indices of an Elasticsearch source, each a unit named after the index.
 pub async fn discover(
     job: &JobFile,
@@ -69,7 +47,7 @@ pub async fn discover(
             .unwrap_or_default();
         // Hidden and system indices only when asked for by name.
         names.retain(|n| !n.starts_with('.') || pattern.starts_with('.'));
-        names.retain(|n| !spec.exclude.iter().any(|x| glob(x, n)));
+        names.retain(|n| !spec.exclude.iter().any(|x| glob_match(x, n)));
         names.sort();
         if names.is_empty() {
             let why = if spec.exclude.is_empty() {
