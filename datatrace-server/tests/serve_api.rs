@@ -671,7 +671,10 @@ fn units_are_bounded_across_tasks() {
             "POST",
             "/api/tasks",
             Some(
-                &json!({"name": name, "source": {"type": "generator", "rows": 2000},
+                // 8,000 rows at 2,000/s: the first task runs for about 3 s, so both statuses
+                // are read while it is still running (2,000 rows fit in the limiter's
+                // one-second burst and could finish between the two reads).
+                &json!({"name": name, "source": {"type": "generator", "rows": 8000},
                          "target": {"type": "discard"},
                          "settings": {"batch_size": 100, "rate_limit": {"records_per_sec": 2000}}}),
             ),
