@@ -291,6 +291,7 @@ async fn csv_source_resumes_after_its_checkpoint_and_names_bad_lines() {
         match item {
             Emitted::Records(rs) => ids.extend(rs.iter().map(|r| r.values[0].clone())),
             Emitted::Checkpoint(p) => last = Some(p.state),
+            other => panic!("a CSV file has no table changes: {other:?}"),
         }
     }
     read.await.expect("join").expect("read");

@@ -77,6 +77,7 @@ pub mod runner;
 pub mod schema;
 pub mod sink;
 pub mod source;
+pub mod table_change;
 pub mod temporal;
 pub mod testing;
 pub mod transform;
@@ -99,6 +100,7 @@ pub use runner::{
 pub use schema::{Column, DataType, Schema, SchemaRef};
 pub use sink::{Outcome, PrepareContext, Sink, SinkError};
 pub use source::{Emitted, Emitter, EmitterReceiver, Part, Source, Stopped};
+pub use table_change::{TableChange, TableChangeKind, TableChanges};
 pub use temporal::{Date, DateTime, Time, Timestamp};
 pub use tokio_util::sync::CancellationToken;
 pub use transform::{Chain, Transform, TransformError};

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::record::Batch;
 use crate::schema::Schema;
+use crate::table_change::TableChange;
 
 /// What happened to one record of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,21 @@ pub trait Sink: Send + Sync {
     /// Writes a batch. On `Ok`, returns exactly one [`Outcome`] per record, in order.
     async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError>;
 
+    /// Applies a change to a whole table of a change stream (`TRUNCATE`, `DROP TABLE`,
+    /// `RENAME TABLE`), after every record before it has been written and before any record
+    /// after it is. Must be idempotent: after a crash the change may be applied again.
+    /// `Transient` errors are retried under the pipeline's retry policy; `Fatal` ones fail the
+    /// unit without committing the change's position.
+    ///
+    /// The default refuses, naming the change: a sink that does not know what a truncate
+    /// means for its store must not silently keep rows the source no longer has. Sinks that
+    /// support table changes usually take a [`crate::TableChanges`] setting.
+    async fn table_change(&self, change: &TableChange) -> Result<(), SinkError> {
+        Err(SinkError::Fatal(format!(
+            "{change}: this sink does not apply table changes (implement Sink::table_change, or leave the table out of the stream)"
+        )))
+    }
+
     /// Called once after the unit's last write succeeded: post-statements, restoring index
     /// settings, a final flush. The default does nothing.
     async fn finish(&self) -> Result<(), SinkError> {
@@ -72,6 +88,9 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
     }
     async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
         (**self).write(batch).await
+    }
+    async fn table_change(&self, change: &TableChange) -> Result<(), SinkError> {
+        (**self).table_change(change).await
     }
     async fn finish(&self) -> Result<(), SinkError> {
         (**self).finish().await

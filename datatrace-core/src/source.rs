@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{BoxError, Result};
 use crate::record::{Position, Record};
 use crate::schema::Schema;
+use crate::table_change::TableChange;
 
 /// An independently readable piece of a unit: a primary-key range, an Elasticsearch slice, a
 /// binlog stream. Parts are created once by [`Source::split`] and stored in the unit's
@@ -111,6 +112,8 @@ pub(crate) enum SourceMsg {
     Records(Vec<Record>),
     /// Everything of the part sent before this point is covered by the position.
     Checkpoint(usize, Position),
+    /// A change to a whole table, applied after the records before it.
+    TableChange(TableChange),
     /// The part is finished.
     Done(usize),
 }
@@ -181,6 +184,15 @@ impl Emitter {
         self.send(SourceMsg::Checkpoint(self.part, position)).await
     }
 
+    /// Passes on a change to a whole table (`TRUNCATE`, `DROP TABLE`, `RENAME TABLE`) of a
+    /// change stream. The runner writes every record emitted before it, then has the sink
+    /// apply it, then goes on with the records after it (see [`crate::table_change`]).
+    /// Declare a checkpoint after it as after any transaction.
+    pub async fn table_change(&mut self, change: TableChange) -> Result<(), Stopped> {
+        self.flush().await?;
+        self.send(SourceMsg::TableChange(change)).await
+    }
+
     /// The pipeline's cancellation token, for sources that wait on something else (a socket,
     /// a timer) and should stop waiting when the pipeline stops.
     pub fn cancelled(&self) -> &CancellationToken {
@@ -213,11 +225,14 @@ pub struct EmitterReceiver {
 
 /// One item received by an [`EmitterReceiver`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Emitted {
     /// A chunk of records.
     Records(Vec<Record>),
     /// A checkpoint.
     Checkpoint(Position),
+    /// A change to a whole table.
+    TableChange(TableChange),
 }
 
 impl EmitterReceiver {
@@ -227,6 +242,7 @@ impl EmitterReceiver {
             match self.rx.recv().await? {
                 SourceMsg::Records(r) => return Some(Emitted::Records(r)),
                 SourceMsg::Checkpoint(_, p) => return Some(Emitted::Checkpoint(p)),
+                SourceMsg::TableChange(c) => return Some(Emitted::TableChange(c)),
                 SourceMsg::Done(_) => continue,
             }
         }

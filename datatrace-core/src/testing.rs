@@ -175,10 +175,12 @@ impl Source for GeneratorSource {
     }
 }
 
-/// Keeps every written record in memory .
+/// Keeps every written record in memory, and the table changes it was given (a
+/// `TRUNCATE` or `DROP TABLE` removes the records kept for that target).
 #[derive(Debug, Default)]
 pub struct CollectingSink {
     records: Mutex<Vec<Record>>,
+    changes: Mutex<Vec<crate::TableChange>>,
 }
 
 impl CollectingSink {
@@ -201,6 +203,13 @@ impl CollectingSink {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The table changes applied so far, in order.
+    pub fn table_changes(&self) -> Vec<crate::TableChange> {
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 #[async_trait]
@@ -211,6 +220,24 @@ impl Sink for CollectingSink {
             .unwrap_or_else(|e| e.into_inner())
             .extend(batch.records.iter().cloned());
         Ok(vec![Outcome::Written; batch.len()])
+    }
+
+    async fn table_change(
+        &self,
+        change: &crate::TableChange,
+    ) -> std::result::Result<(), SinkError> {
+        if !matches!(change.kind, crate::TableChangeKind::Rename { .. }) {
+            let target = change.target_name();
+            self.records
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|r| r.target_name() != target);
+        }
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(change.clone());
+        Ok(())
     }
 }
 
@@ -236,6 +263,13 @@ impl Sink for DiscardSink {
     async fn write(&self, batch: &Batch) -> std::result::Result<Vec<Outcome>, SinkError> {
         self.count.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(vec![Outcome::Written; batch.len()])
+    }
+
+    async fn table_change(
+        &self,
+        _change: &crate::TableChange,
+    ) -> std::result::Result<(), SinkError> {
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::record::Record;
 use crate::schema::Schema;
+use crate::table_change::TableChange;
 
 /// A record that a transform could not handle, with the reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -53,6 +54,14 @@ pub trait Transform: Send + Sync {
     fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
         Ok(input.clone())
     }
+
+    /// What this transform makes of a change to a whole table ([`TableChange`]): `Ok(Some)`
+    /// passes it on (routing transforms set its targets), `Ok(None)` drops it, `Err` fails
+    /// the unit with the message (a change that cannot be mapped to a target). The default
+    /// passes it on unchanged: per-record transforms (filters, field changes) do not apply.
+    fn table_change(&self, change: TableChange) -> Result<Option<TableChange>, String> {
+        Ok(Some(change))
+    }
 }
 
 impl<F> Transform for F
@@ -84,5 +93,15 @@ impl Transform for Chain {
             schema = t.output_schema(&schema)?;
         }
         Ok(schema)
+    }
+
+    fn table_change(&self, mut change: TableChange) -> Result<Option<TableChange>, String> {
+        for t in &self.0 {
+            match t.table_change(change)? {
+                Some(c) => change = c,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(change))
     }
 }

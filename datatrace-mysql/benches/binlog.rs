@@ -95,7 +95,7 @@ async fn decode_throughput(rows: u64) {
                 first.get_or_insert_with(Instant::now);
                 n += r.len() as u64;
             }
-            Some(Emitted::Checkpoint(_)) => {}
+            Some(_) => {}
             None => panic!("stream ended"),
         }
     }

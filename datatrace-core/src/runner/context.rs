@@ -47,6 +47,38 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// Batches handed to the sink workers and not yet finished: a table change waits for none.
+#[derive(Default)]
+pub(super) struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl InFlight {
+    pub(super) fn add(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Returns once no batch is in flight.
+    pub(super) async fn drained(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
 /// What the tasks of a run share.
 pub(super) struct Ctx {
     pub(super) job: String,
@@ -56,6 +88,7 @@ pub(super) struct Ctx {
     pub(super) config: PipelineConfig,
     pub(super) counters: Arc<Counters>,
     pub(super) shared: Arc<Shared>,
+    pub(super) in_flight: InFlight,
 }
 
 impl Ctx {

@@ -69,6 +69,12 @@ impl Dispatcher<'_> {
                     self.mark(part, Some(position), false)
                 }
                 Some(SourceMsg::Done(part)) => self.mark(part, None, true),
+                Some(SourceMsg::TableChange(change)) => {
+                    if !self.table_change(change).await? {
+                        // Stopped while applying it: nothing after it may be written first.
+                        break;
+                    }
+                }
             }
         }
         for w in 0..self.pending.len() {
@@ -171,20 +177,64 @@ impl Dispatcher<'_> {
             runs: p.runs,
             bytes: p.bytes,
         };
-        tokio::select! {
+        // Counted before the send: a worker may finish the batch before `send` returns.
+        self.ctx.in_flight.add();
+        let sent = tokio::select! {
             biased;
-            _ = self.ctx.shared.abort.cancelled() => Ok(()),
-            r = self.worker_txs[w].send(item) => match r {
-                Ok(()) => Ok(()),
-                // Workers leave during a graceful stop; the batch stays unacknowledged and is
-                // read again on resume.
-                Err(_) if self.ctx.shared.stop.is_cancelled() => Ok(()),
-                Err(_) => Err(Error::Sink {
-                    unit: self.ctx.unit.clone(),
-                    message: "all sink workers stopped".into(),
-                }),
-            },
+            _ = self.ctx.shared.abort.cancelled() => None,
+            r = self.worker_txs[w].send(item) => Some(r.is_ok()),
+        };
+        if sent != Some(true) {
+            self.ctx.in_flight.done();
         }
+        match sent {
+            None | Some(true) => Ok(()),
+            // Workers leave during a graceful stop; the batch stays unacknowledged and is
+            // read again on resume.
+            Some(false) if self.ctx.shared.stop.is_cancelled() => Ok(()),
+            Some(false) => Err(Error::Sink {
+                unit: self.ctx.unit.clone(),
+                message: "all sink workers stopped".into(),
+            }),
+        }
+    }
+}
+
+impl Dispatcher<'_> {
+    /// A table change is a barrier: the records before it are written, then the sink applies
+    /// it alone (retrying transient errors), then the records after it go on. Its sequence
+    /// number is resolved only once it is applied, so no checkpoint passes it before.
+    /// Returns false when the run stopped before the change was applied.
+    async fn table_change(&mut self, change: crate::TableChange) -> Result<bool> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut change = Some(change);
+        for t in self.transforms {
+            let Some(c) = change.take() else { break };
+            change = t.table_change(c).map_err(|message| Error::Sink {
+                unit: self.ctx.unit.clone(),
+                message,
+            })?;
+        }
+        if let Some(change) = change {
+            for w in 0..self.pending.len() {
+                self.send(w).await?;
+            }
+            let ctx = self.ctx.clone();
+            tokio::select! {
+                biased;
+                _ = ctx.shared.abort.cancelled() => return Ok(false),
+                _ = ctx.in_flight.drained() => {}
+            }
+            match super::write::apply_table_change(&ctx, &change).await {
+                Ok(()) => {}
+                Err(Error::Cancelled) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        self.loose.push(seq);
+        self.ack_loose();
+        Ok(true)
     }
 }
 

@@ -313,6 +313,7 @@ impl Pipeline {
             config: cfg.clone(),
             counters: counters.clone(),
             shared: shared.clone(),
+            in_flight: Default::default(),
         });
 
         let (src_tx, src_rx) = mpsc::channel::<SourceMsg>(cfg.channel_capacity);

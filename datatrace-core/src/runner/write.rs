@@ -27,7 +27,9 @@ pub(super) async fn worker_loop(
             }
         };
         let Some(item) = item else { return };
-        match write_batch(&ctx, item.batch).await {
+        let written = write_batch(&ctx, item.batch).await;
+        ctx.in_flight.done();
+        match written {
             Ok(()) => {
                 ctx.counters
                     .bytes
@@ -41,6 +43,41 @@ pub(super) async fn worker_loop(
                 return;
             }
         }
+    }
+}
+
+/// Has the sink apply a table change, retrying transient errors like a batch.
+pub(super) async fn apply_table_change(ctx: &Ctx, change: &crate::TableChange) -> Result<()> {
+    let retry = ctx.config.retry;
+    let mut attempt: u32 = 1;
+    loop {
+        let reason = match ctx.sink.table_change(change).await {
+            Ok(()) => {
+                tracing::info!(unit = %ctx.unit, %change, "table change applied");
+                return Ok(());
+            }
+            Err(SinkError::Fatal(message)) => {
+                return Err(Error::Sink {
+                    unit: ctx.unit.clone(),
+                    message,
+                })
+            }
+            Err(SinkError::Transient(reason)) => reason,
+        };
+        if attempt >= retry.max_attempts {
+            return Err(Error::Sink {
+                unit: ctx.unit.clone(),
+                message: format!("{change}: still failing after {attempt} attempts: {reason}"),
+            });
+        }
+        tracing::debug!(unit = %ctx.unit, attempt, %change, %reason, "retrying the table change");
+        tokio::select! {
+            biased;
+            _ = ctx.shared.abort.cancelled() => return Err(Error::Cancelled),
+            _ = ctx.shared.stop.cancelled() => return Err(Error::Cancelled),
+            _ = tokio::time::sleep(retry.backoff(attempt)) => {}
+        }
+        attempt += 1;
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::record::Record;
 use crate::schema::Schema;
+use crate::table_change::{TableChange, TableChangeKind};
 use crate::transform::{Transform, TransformError};
 
 use super::plan::{unknown_field, Plans};
@@ -124,9 +125,33 @@ impl Route {
     }
 }
 
+impl Route {
+    /// The one target of every record of `schema`, or why a table change of it cannot be
+    /// routed (the pattern depends on field values).
+    fn table_target(&self, schema: &Arc<Schema>, change: &TableChange) -> Result<Arc<str>, String> {
+        self.static_target(schema)?.ok_or_else(|| {
+            format!(
+                "{change}: route pattern {:?} depends on field values, so the change cannot be mapped to one target; leave the table out of the stream or route by {{db}} and {{table}} only",
+                self.pattern.source()
+            )
+        })
+    }
+}
+
 impl Transform for Route {
     fn output_schema(&self, input: &Arc<Schema>) -> Result<Arc<Schema>, String> {
         self.check(input).map(|_| input.clone())
+    }
+
+    fn table_change(&self, mut change: TableChange) -> Result<Option<TableChange>, String> {
+        change.target = Some(self.table_target(&change.schema, &change)?);
+        if let TableChangeKind::Rename { to, .. } = &change.kind {
+            let target = self.table_target(to, &change)?;
+            if let TableChangeKind::Rename { to_target, .. } = &mut change.kind {
+                *to_target = Some(target);
+            }
+        }
+        Ok(Some(change))
     }
 
     fn apply(&self, record: Record) -> Result<Option<Record>, TransformError> {

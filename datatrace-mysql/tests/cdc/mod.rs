@@ -51,6 +51,8 @@ pub struct Captured {
     pub checkpoint_at: Vec<usize>,
     /// Reconnects of the stream.
     pub reconnects: u64,
+    /// Table changes (TRUNCATE, DROP, RENAME), in order.
+    pub table_changes: Vec<datatrace_core::TableChange>,
 }
 
 impl Captured {
@@ -99,6 +101,8 @@ pub async fn capture_via(
                 got.checkpoint_at.push(got.records.len());
                 got.checkpoints.push(p)
             }
+            Ok(Some(Emitted::TableChange(c))) => got.table_changes.push(c),
+            Ok(Some(other)) => panic!("unexpected {other:?}"),
             Ok(None) => {
                 let r = task.await.expect("join");
                 panic!("stream ended: {r:?}");
