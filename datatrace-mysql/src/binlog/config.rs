@@ -38,7 +38,11 @@ pub struct CdcOptions {
     /// Where to start without a checkpoint. Default `current`.
     pub start: StartAt,
     /// Resume from the checkpoint's GTID state rather than its file and offset when it has
-    /// one (MariaDB only; survives binlog file renames and failover). Default false.
+    /// one: MariaDB's `domain-server-seq` state through `@slave_connect_state`, MySQL's
+    /// executed set through `COM_BINLOG_DUMP_GTID` (survives binlog purges, file renames
+    /// and failover to another server of the topology). A MySQL stream has a resumable set
+    /// when it started at the current position or at a GTID set with `gtid_mode=ON`; one
+    /// started at a file and offset resumes by file and offset. Default false.
     pub resume_by_gtid: bool,
     /// Seconds between the server's heartbeats on an idle stream; no event for three
     /// periods means the connection is dead and the stream reconnects. Default 5.

@@ -181,6 +181,16 @@ impl MySqlGtidSet {
     pub fn is_empty(&self) -> bool {
         self.sids.is_empty()
     }
+
+    /// Every server uuid with its inclusive `[start, end]` ranges, in uuid order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[(u64, u64)])> + '_ {
+        self.sids.iter().map(|(u, r)| (u.as_str(), r.as_slice()))
+    }
+}
+
+/// The `uuid` and transaction number of a MySQL `GTID_EVENT`.
+pub fn mysql_gtid_of(ev: &mysql_common::binlog::events::GtidEvent) -> (String, u64) {
+    (uuid_text(&ev.sid()), ev.gno())
 }
 
 /// Formats 16 raw uuid bytes (a MySQL GTID event's `sid`) as text.
@@ -270,5 +280,33 @@ mod tests {
             0x95, 0x62,
         ];
         assert_eq!(uuid_text(&sid), u.to_ascii_lowercase());
+    }
+
+    #[test]
+    fn mysql_gtid_events_extend_the_executed_set() {
+        use mysql_common::binlog::events::GtidEvent;
+        let sid: [u8; 16] = [
+            0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0xe1, 0x9e, 0x33, 0xc8, 0x0a, 0xa9, 0x42,
+            0x95, 0x62,
+        ];
+        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let mut set = MySqlGtidSet::parse(&format!("{u}:1-5")).unwrap();
+        for gno in [6, 7, 9] {
+            let (uuid, n) = mysql_gtid_of(&GtidEvent::new(sid, gno));
+            set.add(&uuid, n);
+        }
+        assert_eq!(set.to_string(), format!("{u}:1-7:9"));
+        let (uuid, n) = mysql_gtid_of(&GtidEvent::new([0xab; 16], 1));
+        set.add(&uuid, n);
+        assert_eq!(
+            set.to_string(),
+            format!("{u}:1-7:9,abababab-abab-abab-abab-abababababab:1")
+        );
+        assert_eq!(
+            set.iter()
+                .map(|(u, r)| (u.len(), r.len()))
+                .collect::<Vec<_>>(),
+            vec![(36, 2), (36, 1)]
+        );
     }
 }

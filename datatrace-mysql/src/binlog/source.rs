@@ -29,7 +29,7 @@ use mysql_async::BinlogStream;
 use super::config::{CdcOptions, StartAt};
 use super::ddl::parse_ddl;
 use super::decode::{event_shape, missing_columns, narrow, table_map_names, TableDecoder};
-use super::gtid::{uuid_text, MariaDbGtid, MariaDbGtidState, MySqlGtidSet};
+use super::gtid::{mysql_gtid_of, MariaDbGtid, MariaDbGtidState, MySqlGtidSet};
 use super::position::{clean_rotate_name, from_position, ordinal, to_position};
 use super::stream::{current_position, open_stream, DumpFrom};
 use crate::connect::MySqlConnection;
@@ -131,14 +131,20 @@ struct Reader<'a> {
     mysql: MySqlGtidSet,
     pending_mariadb: Option<MariaDbGtid>,
     pending_mysql: Option<(String, u64)>,
+    /// Whether `mysql` started from the server's executed set (MySQL only).
+    mysql_complete: bool,
 }
 
 impl Reader<'_> {
     fn gtid_text(&self) -> Option<String> {
         if self.src.conn.info().is_mariadb {
             (!self.mariadb.is_empty()).then(|| self.mariadb.to_string())
-        } else {
+        } else if self.mysql_complete {
+            // Only a set that started from the server's whole executed set may be resumed
+            // from: one holding just the streamed transactions would replay the rest.
             (!self.mysql.is_empty()).then(|| self.mysql.to_string())
+        } else {
+            None
         }
     }
 
@@ -146,7 +152,7 @@ impl Reader<'_> {
         let o = &self.src.opts;
         let use_gtid = o.resume_by_gtid || self.committed.file.is_empty();
         let from = match (&self.committed.gtid, use_gtid) {
-            (Some(g), true) => DumpFrom::MariaDbGtid(g),
+            (Some(g), true) => DumpFrom::Gtid(g),
             _ => DumpFrom::Position(&self.committed.file, self.committed.pos),
         };
         let mut stream =
@@ -228,7 +234,7 @@ impl Reader<'_> {
             }
             EventType::GTID_EVENT => {
                 if let Ok(Some(EventData::GtidEvent(g))) = ev.read_data() {
-                    self.pending_mysql = Some((uuid_text(&g.sid()), g.gno()));
+                    self.pending_mysql = Some(mysql_gtid_of(&g));
                 }
             }
             EventType::XID_EVENT => self.commit(file, end_pos, h.timestamp(), out).await?,
@@ -543,6 +549,7 @@ impl Source for BinlogSource {
                 .filter(|_| !self.conn.info().is_mariadb)
                 .and_then(|g| MySqlGtidSet::parse(g).ok())
                 .unwrap_or_default(),
+            mysql_complete: !self.conn.info().is_mariadb && committed.gtid.is_some(),
             committed,
             emitted_upto: 0,
             infos: HashMap::new(),

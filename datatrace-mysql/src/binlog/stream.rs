@@ -1,8 +1,11 @@
 //! Connecting as a replica: the prerequisite checks, the current position, and opening a
-//! dump stream at a file and offset or (MariaDB) after a GTID state, with heartbeats.
+//! dump stream at a file and offset or after a GTID state (MariaDB or MySQL), with heartbeats.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Row};
+use mysql_common::packets::{GnoInterval, Sid};
+
+use super::gtid::MySqlGtidSet;
 
 use crate::connect::MySqlConnection;
 use crate::error::{Context, MySqlError, Result};
@@ -125,10 +128,22 @@ async fn current_user(c: &mut Conn) -> String {
 }
 
 /// The server's current binlog position with its GTID state.
+///
+/// MySQL's GTID set comes from the same `SHOW MASTER STATUS` row (`Executed_Gtid_Set`), so
+/// position and set describe the same instant; MySQL 8.4, which dropped that statement, is
+/// asked `SHOW BINARY LOG STATUS`. MariaDB's state is `BINLOG_GTID_POS` of the position.
 pub async fn current_position(conn: &MySqlConnection) -> Result<BinlogPosition> {
     let mut c = conn.get().await?;
+    let mariadb = conn.info().is_mariadb;
     let ctx = || "reading the current binlog position (SHOW MASTER STATUS)".to_string();
-    let row: Option<Row> = c.query_first("SHOW MASTER STATUS").await.ctx(ctx)?;
+    let row: Option<Row> = match c.query_first("SHOW MASTER STATUS").await {
+        Ok(r) => r,
+        // ER_PARSE_ERROR: MySQL 8.4+ only knows the new name.
+        Err(mysql_async::Error::Server(e)) if e.code == 1064 && !mariadb => {
+            c.query_first("SHOW BINARY LOG STATUS").await.ctx(ctx)?
+        }
+        Err(e) => return Err(e).ctx(ctx),
+    };
     let row = row.ok_or_else(|| {
         prereq(
             "binary logging",
@@ -143,25 +158,51 @@ pub async fn current_position(conn: &MySqlConnection) -> Result<BinlogPosition> 
             message: "no file and position".into(),
         });
     };
-    let gtid = gtid_at(&mut c, conn.info().is_mariadb, &file, pos).await?;
+    let gtid = if mariadb {
+        gtid_at(&mut c, true, &file, pos).await?
+    } else {
+        // Executed_Gtid_Set: empty when gtid_mode is OFF.
+        let set: Option<String> = row.get_opt(4).and_then(|r| r.ok());
+        clean_gtid(set)
+    };
     Ok(BinlogPosition { file, pos, gtid })
 }
 
-/// The GTID state at a binlog point (MariaDB `BINLOG_GTID_POS`, MySQL `gtid_executed`).
+fn clean_gtid(g: Option<String>) -> Option<String> {
+    g.map(|g| g.replace(['\n', '\r', ' '], ""))
+        .filter(|g| !g.is_empty())
+}
+
+/// The GTID state at a binlog point: MariaDB's `BINLOG_GTID_POS`. MySQL has no way to ask
+/// for the set at a past position, so it gives `None` there (a stream started at a file and
+/// offset then resumes by file and offset).
 pub async fn gtid_at(c: &mut Conn, mariadb: bool, file: &str, pos: u64) -> Result<Option<String>> {
+    if !mariadb {
+        return Ok(None);
+    }
     let ctx = || format!("reading the GTID state at {file}:{pos}");
-    let r: Option<Option<String>> = if mariadb {
-        c.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, pos))
-            .await
-            .ctx(ctx)?
-    } else {
-        c.query_first("SELECT @@GLOBAL.gtid_executed")
-            .await
-            .ctx(ctx)?
-    };
-    Ok(r.flatten()
-        .map(|g| g.replace(['\n', ' '], ""))
-        .filter(|g| !g.is_empty()))
+    let r: Option<Option<String>> = c
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, pos))
+        .await
+        .ctx(ctx)?;
+    Ok(clean_gtid(r.flatten()))
+}
+
+/// A MySQL GTID set as the sid block of `COM_BINLOG_DUMP_GTID`: the server streams every
+/// transaction outside it. Intervals are half-open there (`1-5` is `[1, 6)`).
+pub fn mysql_dump_sids(set: &MySqlGtidSet) -> Result<Vec<Sid<'static>>> {
+    set.iter()
+        .map(|(uuid, ranges)| {
+            let sid: Sid<'static> = format!("{uuid}:1").parse().map_err(|e| {
+                MySqlError::Config(format!("GTID set {set}: server uuid {uuid}: {e}"))
+            })?;
+            let intervals = ranges
+                .iter()
+                .map(|&(a, b)| GnoInterval::new(a, b.saturating_add(1)))
+                .collect();
+            Ok(sid.with_intervals(intervals))
+        })
+        .collect()
 }
 
 /// Where a dump starts.
@@ -169,8 +210,9 @@ pub async fn gtid_at(c: &mut Conn, mariadb: bool, file: &str, pos: u64) -> Resul
 pub enum DumpFrom<'a> {
     /// A file and offset.
     Position(&'a str, u64),
-    /// After a MariaDB GTID state.
-    MariaDbGtid(&'a str),
+    /// After a GTID state: MariaDB `domain-server-seq` (sent as `@slave_connect_state`) or a
+    /// MySQL set `uuid:1-n` (sent with `COM_BINLOG_DUMP_GTID`).
+    Gtid(&'a str),
 }
 
 /// Opens a dump stream as replica `server_id`, with server heartbeats every
@@ -200,12 +242,19 @@ pub async fn open_stream(
             c.get_binlog_stream(request.with_filename(file.as_bytes()).with_pos(pos))
                 .await
         }
-        DumpFrom::MariaDbGtid(state) => {
-            if !mariadb {
-                return Err(MySqlError::Config(
-                    "resume_by_gtid: only MariaDB GTID states resume this way; MySQL streams resume from file and offset".into(),
-                ));
-            }
+        DumpFrom::Gtid(state) if !mariadb => {
+            let set = MySqlGtidSet::parse(state).map_err(MySqlError::Config)?;
+            let sids = mysql_dump_sids(&set)?;
+            c.get_binlog_stream(
+                request
+                    .with_gtid()
+                    .with_gtid_set(sids)
+                    .with_filename(b"")
+                    .with_pos(4u64),
+            )
+            .await
+        }
+        DumpFrom::Gtid(state) => {
             let mut quoted = String::new();
             crate::types::quote_str(&mut quoted, state);
             c.query_drop(format!("SET @slave_connect_state = {quoted}"))
@@ -219,4 +268,61 @@ pub async fn open_stream(
         }
     };
     stream.ctx(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mysql_common::packets::binlog_request::BinlogRequest;
+    use mysql_common::proto::MySerialize;
+
+    #[test]
+    fn mysql_gtid_sets_become_the_dump_sid_block() {
+        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let set = MySqlGtidSet::parse(&format!("{u}:1-5:7")).unwrap();
+        let sids = mysql_dump_sids(&set).unwrap();
+        assert_eq!(sids.len(), 1);
+        let iv: Vec<(u64, u64)> = sids[0]
+            .intervals()
+            .iter()
+            .map(|i| (i.start(), i.end()))
+            .collect();
+        // Half-open on the wire: 1-5 is [1, 6), 7 is [7, 8).
+        assert_eq!(iv, vec![(1, 6), (7, 8)]);
+
+        // The COM_BINLOG_DUMP_GTID packet the stream sends for it (what BinlogStreamRequest
+        // builds with `with_gtid().with_gtid_set(..).with_filename(b"").with_pos(4)`).
+        let req = BinlogRequest::new(6401)
+            .with_use_gtid(true)
+            .with_sids(sids)
+            .with_filename(&b""[..])
+            .with_pos(4u64);
+        let mut buf = Vec::new();
+        match req.as_cmd() {
+            mysql_common::misc::raw::Either::Right(cmd) => cmd.serialize(&mut buf),
+            mysql_common::misc::raw::Either::Left(_) => panic!("not COM_BINLOG_DUMP_GTID"),
+        }
+        assert_eq!(buf[0], 0x1e, "COM_BINLOG_DUMP_GTID");
+        assert_eq!(&buf[3..7], &6401u32.to_le_bytes(), "server id");
+        assert_eq!(&buf[7..11], &0u32.to_le_bytes(), "empty file name");
+        assert_eq!(&buf[11..19], &4u64.to_le_bytes(), "position");
+        let block = &buf[23..];
+        assert_eq!(&block[0..8], &1u64.to_le_bytes(), "one sid");
+        let uuid: Vec<u8> = (0..16)
+            .map(|i| u8::from_str_radix(&u.replace('-', "")[i * 2..i * 2 + 2], 16).unwrap())
+            .collect();
+        assert_eq!(&block[8..24], uuid.as_slice());
+        assert_eq!(&block[24..32], &2u64.to_le_bytes(), "two intervals");
+        assert_eq!(&block[32..40], &1u64.to_le_bytes());
+        assert_eq!(&block[40..48], &6u64.to_le_bytes());
+        assert_eq!(&block[48..56], &7u64.to_le_bytes());
+        assert_eq!(&block[56..64], &8u64.to_le_bytes());
+    }
+
+    #[test]
+    fn an_empty_set_asks_for_everything() {
+        assert!(mysql_dump_sids(&MySqlGtidSet::default())
+            .unwrap()
+            .is_empty());
+    }
 }
