@@ -20,7 +20,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use datatrace_core::RetryPolicy;
+use datatrace_core::{RetryPolicy, TableChanges};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::EsError;
@@ -339,6 +339,11 @@ pub struct SinkConfig {
     /// During the load set `refresh_interval: -1` and `number_of_replicas: 0` on the unit's
     /// index, and restore the previous values at the end.
     pub bulk_load: bool,
+    /// What to do with the table changes of a change stream (`TRUNCATE`, `DROP TABLE`,
+    /// `RENAME TABLE`): `apply` (default) deletes the index's documents, deletes the index,
+    /// or moves the documents to the new name's index; `fail` stops the unit at the change;
+    /// `ignore` leaves the index as it is (logged). See [`crate::EsSink`].
+    pub table_changes: TableChanges,
 }
 
 impl Default for SinkConfig {
@@ -359,6 +364,7 @@ impl Default for SinkConfig {
             mapping: MappingConfig::default(),
             settings: IndexSettings::default(),
             bulk_load: false,
+            table_changes: TableChanges::Apply,
         }
     }
 }

@@ -230,3 +230,211 @@ pub async fn refresh(client: &EsClient, index: &str) -> Result<(), EsError> {
         .await
         .map(|_| ())
 }
+
+/// Whether an answer is a 404 for a missing index (not a missing document or endpoint).
+fn index_missing(r: &crate::client::RawResponse) -> bool {
+    r.status == 404 && crate::errors::error_reason(&r.body).contains("index_not_found")
+}
+
+/// The counters of a `_delete_by_query` or `_reindex` answer, or an error naming its first
+/// failure.
+fn by_query_result(context: &str, body: &[u8]) -> Result<Json, EsError> {
+    let v: Json = serde_json::from_slice(body).map_err(|e| EsError::Protocol {
+        context: context.to_string(),
+        reason: format!("not JSON: {e}"),
+    })?;
+    if let Some(first) = v
+        .get("failures")
+        .and_then(|f| f.as_array())
+        .and_then(|f| f.first())
+    {
+        let reason = first
+            .get("cause")
+            .map(crate::errors::describe_error)
+            .unwrap_or_else(|| first.to_string());
+        let status = first
+            .get("status")
+            .and_then(|s| s.as_u64())
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(500);
+        return Err(EsError::Http {
+            context: context.to_string(),
+            status,
+            reason,
+        });
+    }
+    if v.get("timed_out").and_then(|t| t.as_bool()) == Some(true) {
+        return Err(EsError::Http {
+            context: context.to_string(),
+            status: 504,
+            reason: "the request timed out on the cluster".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// `TRUNCATE`: deletes every document of `index` (`_delete_by_query` with `match_all`,
+/// `conflicts=proceed`, `refresh=true`) and keeps its mappings and settings. Returns how
+/// many documents were deleted, `None` when the index does not exist (nothing to do).
+pub async fn truncate_index(
+    client: &EsClient,
+    index: &str,
+    context: &str,
+) -> Result<Option<u64>, EsError> {
+    let context = format!("{context}: deleting every document of index {index}");
+    let path = format!("/{}/_delete_by_query", encode_path(index));
+    let body = Bytes::from_static(br#"{"query":{"match_all":{}}}"#);
+    let r = client
+        .request_retry(
+            &context,
+            Method::Post,
+            &path,
+            &[
+                ("conflicts", "proceed"),
+                ("refresh", "true"),
+                ("wait_for_completion", "true"),
+            ],
+            Some(body),
+        )
+        .await?;
+    if index_missing(&r) {
+        return Ok(None);
+    }
+    let r = client.check(r, &context)?;
+    let v = by_query_result(&context, &r.body)?;
+    Ok(Some(v.get("deleted").and_then(|d| d.as_u64()).unwrap_or(0)))
+}
+
+/// `DROP TABLE`: deletes `index`. Returns whether it existed (a missing index is already
+/// dropped).
+pub async fn drop_index(client: &EsClient, index: &str, context: &str) -> Result<bool, EsError> {
+    let context = format!("{context}: deleting index {index}");
+    let path = format!("/{}", encode_path(index));
+    let r = client
+        .request_retry(&context, Method::Delete, &path, &[], None)
+        .await?;
+    if index_missing(&r) {
+        return Ok(false);
+    }
+    client.check(r, &context)?;
+    Ok(true)
+}
+
+/// Index settings that belong to one index and cannot be given to a new one.
+fn copyable_setting(key: &str) -> bool {
+    const SKIP: [&str; 12] = [
+        "index.creation_date",
+        "index.uuid",
+        "index.version.",
+        "index.provided_name",
+        "index.history.uuid",
+        "index.resize.",
+        "index.routing.allocation.initial_recovery.",
+        "index.blocks.",
+        "index.verified_before_close",
+        "index.frozen",
+        "index.shrink.",
+        "index.search.throttled",
+    ];
+    !SKIP
+        .iter()
+        .any(|s| key == *s || (s.ends_with('.') && key.starts_with(s)))
+}
+
+/// What [`rename_index`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renamed {
+    /// The documents were copied into the new index and the old index deleted.
+    Moved {
+        /// Documents copied.
+        documents: u64,
+    },
+    /// The old index is gone and the new one exists: an earlier run did it.
+    AlreadyDone,
+    /// Neither index exists: no document was ever written under either name.
+    NothingToDo,
+}
+
+/// `RENAME TABLE`: moves the documents of index `from` into index `to` and deletes `from`.
+///
+/// `to` is created, unless it exists, with the mappings and settings of `from` (without
+/// the settings that belong to one index: uuid, creation date, version, blocks); the
+/// documents are copied with `_reindex` (`conflicts: proceed`, keeping external versions
+/// when `external_versions`), then `from` is deleted. Each step can be redone, so a rename
+/// interrupted anywhere is finished by applying it again: `from` missing and `to` present
+/// means done.
+pub async fn rename_index(
+    client: &EsClient,
+    from: &str,
+    to: &str,
+    external_versions: bool,
+    context: &str,
+) -> Result<Renamed, EsError> {
+    let from_exists = client.index_exists(from).await?;
+    let to_exists = client.index_exists(to).await?;
+    match (from_exists, to_exists) {
+        (false, true) => return Ok(Renamed::AlreadyDone),
+        (false, false) => return Ok(Renamed::NothingToDo),
+        _ => {}
+    }
+    if !to_exists {
+        let settings: Map<String, Json> = get_settings(client, from)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| copyable_setting(k))
+            .collect();
+        let mappings = client
+            .get_mapping(from)
+            .await?
+            .as_object()
+            .and_then(|m| m.values().next())
+            .and_then(|i| i.get("mappings"))
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let create = format!("{context}: creating index {to} like index {from}");
+        let body = json!({ "settings": settings, "mappings": mappings });
+        let r = client
+            .request_retry(
+                &create,
+                Method::Put,
+                &format!("/{}", encode_path(to)),
+                &[],
+                Some(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())),
+            )
+            .await?;
+        if !r.is_success() {
+            let err = client.status_error(&r, &create, None);
+            if !err
+                .to_string()
+                .contains("resource_already_exists_exception")
+            {
+                return Err(err);
+            }
+        }
+    }
+    let copy = format!("{context}: copying the documents of index {from} into index {to}");
+    let mut dest = json!({ "index": to });
+    if external_versions {
+        dest["version_type"] = json!("external");
+    }
+    let body = json!({ "conflicts": "proceed", "source": { "index": from }, "dest": dest });
+    let r = client
+        .request_retry(
+            &copy,
+            Method::Post,
+            "/_reindex",
+            &[("refresh", "true"), ("wait_for_completion", "true")],
+            Some(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())),
+        )
+        .await?;
+    let documents = if index_missing(&r) {
+        // Deleted by someone else in between: the documents are gone with it.
+        0
+    } else {
+        let r = client.check(r, &copy)?;
+        let v = by_query_result(&copy, &r.body)?;
+        v.get("total").and_then(|d| d.as_u64()).unwrap_or(0)
+    };
+    drop_index(client, from, context).await?;
+    Ok(Renamed::Moved { documents })
+}

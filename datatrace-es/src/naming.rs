@@ -75,6 +75,12 @@ impl IndexPattern {
         self.pieces.iter().any(|p| matches!(p, Piece::Now(_)))
     }
 
+    /// Whether the pattern uses `{table}`, i.e. gives each table (or routed target) an index
+    /// of its own. Without it, several tables may share one index.
+    pub fn has_table(&self) -> bool {
+        self.pieces.iter().any(|p| matches!(p, Piece::Table))
+    }
+
     /// The index name for a table, namespace and prefix, at the current time.
     pub fn render(&self, table: &str, db: Option<&str>, prefix: &str) -> Result<String, EsError> {
         let mut out = String::new();
@@ -141,6 +147,8 @@ mod tests {
         let p = IndexPattern::parse("{prefix}-{table}").unwrap();
         assert_eq!(p.render("Users", None, "dt").unwrap(), "dt-users");
         assert!(!p.is_time_based());
+        assert!(p.has_table());
+        assert!(!IndexPattern::parse("{db}-all").unwrap().has_table());
         let p = IndexPattern::parse("logs-{now:yyyy.MM.dd}").unwrap();
         assert!(p.is_time_based());
         let now = Timestamp::from_unix_micros(1_709_168_523_000_000); // 2024-02-29T01:02:03Z

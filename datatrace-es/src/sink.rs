@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use datatrace_core::{Batch, Op, Outcome, PrepareContext, Record, Schema, Sink, SinkError, Value};
+use datatrace_core::{
+    Batch, Op, Outcome, PrepareContext, Record, Schema, Sink, SinkError, TableChange,
+    TableChangeKind, TableChanges, Value,
+};
 use elasticsearch::http::Method;
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
@@ -15,7 +18,10 @@ use crate::bulk::{classify, parse_items, write_action, DocPlan, ItemOp};
 use crate::client::EsClient;
 use crate::config::{ConnectionConfig, SinkConfig, VersionSource, WriteAction};
 use crate::errors::{is_retryable_status, EsError};
-use crate::indices::{ensure_index, finish_bulk_load, start_bulk_load, Restore};
+use crate::indices::{
+    drop_index, ensure_index, finish_bulk_load, rename_index, start_bulk_load, truncate_index,
+    Renamed, Restore,
+};
 use crate::naming::IndexPattern;
 
 /// Counters of a sink, for tests and benchmarks.
@@ -73,6 +79,14 @@ struct Chunk {
 /// retryable (a failed request, HTTP 429/502/503/504, or an item failing with 429/503: the
 /// pipeline retries those records alone with backoff); rejected with the cluster's reason
 /// naming the index and the document id (mapping errors, too large documents).
+///
+/// Table changes of a change stream ([`Sink::table_change`]) follow
+/// [`SinkConfig::table_changes`]: under `apply`, `TRUNCATE` deletes every document of the
+/// table's index (keeping mappings and settings), `DROP TABLE` deletes the index, and
+/// `RENAME TABLE a TO b` moves the documents into the index of `b` (created like the index of
+/// `a`, copied with `_reindex`) and deletes the index of `a`. A `TRUNCATE` or `DROP` is refused
+/// when the index pattern has no `{table}` (the index may hold other tables) or is
+/// time-based. `fail` stops the unit at the change; `ignore` logs it and goes on.
 pub struct EsSink {
     client: EsClient,
     cfg: SinkConfig,
@@ -193,11 +207,156 @@ impl EsSink {
     /// The index a record goes to: the pattern applied to its routed target (or schema
     /// name), namespace and the prefix.
     pub fn index_for(&self, record: &Record) -> Result<String, EsError> {
+        self.index_for_table(&record.schema, record.target.as_deref())
+    }
+
+    /// The index of a table: the pattern applied to `target` (a routed target) or else the
+    /// schema's name, the schema's namespace and the prefix. Used for records and for table
+    /// changes.
+    pub fn index_for_table(
+        &self,
+        schema: &Schema,
+        target: Option<&str>,
+    ) -> Result<String, EsError> {
         self.pattern.render(
-            record.target_name(),
-            record.schema.namespace(),
+            target.unwrap_or(schema.name()),
+            schema.namespace(),
             &self.cfg.prefix,
         )
+    }
+
+    /// Why a `TRUNCATE`/`DROP TABLE` (or a `RENAME` between two indices) cannot be applied
+    /// under this sink's naming, if it cannot.
+    fn table_change_refusal(&self, change: &TableChange, index: &str) -> Option<String> {
+        let remedy = "set table_changes = \"ignore\" to leave the index as it is, or \"fail\" to stop at such changes";
+        if self.pattern.is_time_based() {
+            return Some(format!(
+                "{change}: index pattern {:?} is time-based, so the table's documents are spread over several indices and {index} is only the current one; {remedy}",
+                self.cfg.index
+            ));
+        }
+        if !self.pattern.has_table() {
+            return Some(format!(
+                "{change}: index {index} is not per table (index pattern {:?} has no {{table}}), so it may hold the documents of other tables too; {remedy}",
+                self.cfg.index
+            ));
+        }
+        None
+    }
+
+    /// Drops what the sink remembers about `index` (it was deleted): it is created again,
+    /// from the schema of the next records, when they come.
+    fn forget_index(&self, index: &str) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(index);
+        self.mapped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(i, _)| i != index);
+        self.restores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|r| r.index != index);
+    }
+
+    /// `from` was renamed to `to` (with its mapping and settings): what the sink knows of
+    /// `from` now holds for `to`.
+    fn move_index(&self, from: &str, to: &str) {
+        {
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            known.remove(from);
+            known.remove(to);
+        }
+        {
+            let mut mapped = self.mapped.lock().unwrap_or_else(|e| e.into_inner());
+            mapped.retain(|(i, _)| i != to);
+            for (i, _) in mapped.iter_mut() {
+                if i == from {
+                    *i = to.to_string();
+                }
+            }
+        }
+        let mut restores = self.restores.lock().unwrap_or_else(|e| e.into_inner());
+        if restores.iter().any(|r| r.index == to) {
+            restores.retain(|r| r.index != from);
+        } else {
+            for r in restores.iter_mut() {
+                if r.index == from {
+                    r.index = to.to_string();
+                }
+            }
+        }
+    }
+
+    /// Applies a table change under `table_changes = "apply"`.
+    async fn apply_table_change(
+        &self,
+        change: &TableChange,
+        index: &str,
+        to: Option<&str>,
+    ) -> Result<(), SinkError> {
+        let context = change.to_string();
+        match (&change.kind, to) {
+            (TableChangeKind::Rename { .. }, Some(to)) => {
+                if to == index {
+                    tracing::info!(change = %change, index, "table change: both names map to the same index, nothing to do");
+                    return Ok(());
+                }
+                if let Some(why) = self.table_change_refusal(change, index) {
+                    return Err(SinkError::Fatal(why));
+                }
+                let r = rename_index(
+                    &self.client,
+                    index,
+                    to,
+                    self.cfg.version.is_some(),
+                    &context,
+                )
+                .await;
+                // Whatever happened, the sink's view of both indices may be stale.
+                self.move_index(index, to);
+                match r? {
+                    Renamed::Moved { documents } => {
+                        tracing::info!(change = %change, from = index, to, documents, "table change: documents moved to the new index, old index deleted")
+                    }
+                    Renamed::AlreadyDone => {
+                        tracing::info!(change = %change, from = index, to, "table change: already applied")
+                    }
+                    Renamed::NothingToDo => {
+                        tracing::info!(change = %change, from = index, to, "table change: neither index exists, nothing to do")
+                    }
+                }
+            }
+            (TableChangeKind::Truncate, _) => {
+                if let Some(why) = self.table_change_refusal(change, index) {
+                    return Err(SinkError::Fatal(why));
+                }
+                // The index keeps its mapping and settings: what the sink knows stays true.
+                match truncate_index(&self.client, index, &context).await? {
+                    Some(deleted) => {
+                        tracing::info!(change = %change, index, deleted, "table change: documents deleted")
+                    }
+                    None => {
+                        tracing::info!(change = %change, index, "table change: the index does not exist, nothing to do")
+                    }
+                }
+            }
+            _ => {
+                if let Some(why) = self.table_change_refusal(change, index) {
+                    return Err(SinkError::Fatal(why));
+                }
+                let r = drop_index(&self.client, index, &context).await;
+                self.forget_index(index);
+                if r? {
+                    tracing::info!(change = %change, index, "table change: index deleted");
+                } else {
+                    tracing::info!(change = %change, index, "table change: the index does not exist, nothing to do");
+                }
+            }
+        }
+        Ok(())
     }
 
     fn plan(&self, schema: &Arc<Schema>) -> Arc<DocPlan> {
@@ -565,8 +724,7 @@ impl Sink for EsSink {
             return Ok(());
         };
         let index = self
-            .pattern
-            .render(schema.name(), schema.namespace(), &self.cfg.prefix)
+            .index_for_table(schema, None)
             .map_err(|e| SinkError::Fatal(e.to_string()))?;
         self.ensure(&index, Some(schema)).await?;
         if self.cfg.bulk_load {
@@ -645,6 +803,37 @@ impl Sink for EsSink {
             }
         }
         Ok(outcomes)
+    }
+
+    /// Applies a `TRUNCATE`, `DROP TABLE` or `RENAME TABLE` to the table's index under
+    /// [`SinkConfig::table_changes`] (see [`EsSink`]). Idempotent: a truncate of an empty or
+    /// missing index, a drop of a missing index and a rename already done succeed.
+    async fn table_change(&self, change: &TableChange) -> Result<(), SinkError> {
+        let fatal = |e: EsError| SinkError::Fatal(format!("{change}: {e}"));
+        let index = self
+            .index_for_table(&change.schema, change.target.as_deref())
+            .map_err(fatal)?;
+        let to = match &change.kind {
+            TableChangeKind::Rename { to, to_target } => Some(
+                self.index_for_table(to, to_target.as_deref())
+                    .map_err(fatal)?,
+            ),
+            _ => None,
+        };
+        let indices = match &to {
+            Some(to) => format!("index {index} (new name's index {to})"),
+            None => format!("index {index}"),
+        };
+        match self.cfg.table_changes {
+            TableChanges::Apply => self.apply_table_change(change, &index, to.as_deref()).await,
+            TableChanges::Fail => Err(SinkError::Fatal(format!(
+                "{change}: {indices} left as it is because the sink has table_changes = \"fail\"; deal with the index, then resume (or set table_changes = \"apply\" or \"ignore\")"
+            ))),
+            TableChanges::Ignore => {
+                tracing::warn!(change = %change, "{indices} left as it is (table_changes = \"ignore\"): its documents may no longer match the source");
+                Ok(())
+            }
+        }
     }
 
     async fn finish(&self) -> Result<(), SinkError> {
