@@ -13,7 +13,7 @@ use datatrace_core::{
     RunStatus, Schema, Sink, SinkError, Source, TableChange, TableChangeKind, TableChanges, Value,
 };
 use datatrace_es::{EsSink, SinkConfig};
-use datatrace_testkit::{osmem, unique_name};
+use datatrace_testkit::{osmem, unique_name, FaultProxy};
 use serde_json::{json, Value as Json};
 
 fn table(name: &str) -> Arc<Schema> {
@@ -360,6 +360,41 @@ async fn fail_and_ignore_leave_the_index_alone() {
     assert_eq!(cfg.table_changes, TableChanges::Ignore);
     assert_eq!(SinkConfig::default().table_changes, TableChanges::Apply);
     assert!(serde_json::from_str::<SinkConfig>(r#"{"table_changes": "drop"}"#).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_and_busy_requests_are_transient_other_errors_fatal() {
+    let proxy = FaultProxy::start(osmem().addr());
+    let mut c = conn(&proxy.url());
+    c.retry.max_attempts = 2;
+    let sink = EsSink::connect(&c, SinkConfig::default()).await.unwrap();
+    let s = table(&unique_name("busy"));
+    write(&sink, rows(&s, 0..4)).await;
+    let truncate = change(TableChangeKind::Truncate, &s);
+    for (what, status) in [("429", 429), ("503", 503), ("drop", 0)] {
+        if status > 0 {
+            proxy.set_http_error_rate(status, 1.0);
+        } else {
+            proxy.set_drop_rate(1.0);
+        }
+        let e = sink.table_change(&truncate).await.unwrap_err();
+        proxy.clear();
+        assert!(
+            matches!(&e, SinkError::Transient(m) if m.contains(&truncate.to_string()) && m.contains(s.name())),
+            "{what}: {e:?}"
+        );
+    }
+    proxy.set_http_error_rate(500, 1.0);
+    let drop = change(TableChangeKind::Drop, &s);
+    let e = sink.table_change(&drop).await.unwrap_err();
+    proxy.clear();
+    assert!(
+        matches!(&e, SinkError::Fatal(m) if m.contains("DROP TABLE") && m.contains(&format!("index {}", s.name())) && m.contains("HTTP 500")),
+        "{e:?}"
+    );
+    // Retried once the cluster answers again.
+    sink.table_change(&truncate).await.unwrap();
+    assert_eq!(count(s.name()), 0);
 }
 
 /// A change stream in miniature: rows of `a`, `TRUNCATE a`, more rows of `a`,
