@@ -343,7 +343,7 @@ impl EsSink {
                     }
                 }
             }
-            _ => {
+            (TableChangeKind::Drop, _) | (TableChangeKind::Rename { .. }, None) => {
                 if let Some(why) = self.table_change_refusal(change, index) {
                     return Err(SinkError::Fatal(why));
                 }
