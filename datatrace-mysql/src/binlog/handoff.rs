@@ -105,10 +105,32 @@ impl Handoff {
     }
 
     /// P0: taken (and saved as the stream unit's checkpoint) on first use.
+    ///
+    /// A table already copied while the stream has no start yet was copied by an earlier
+    /// run without a stream (a `full` job switched to `snapshot+cdc`): the changes made to it
+    /// since that copy are in no binlog range anyone knows, so starting the stream now would
+    /// leave the target stale. That is refused with an error saying how to start afresh.
     pub async fn start(&self) -> Result<BinlogPosition, datatrace_core::Error> {
         self.p0
-            .get_or_try_init(|| {
-                prepare_stream_start(&self.conn, &self.store, &self.job, &self.stream_unit)
+            .get_or_try_init(|| async {
+                let started = self
+                    .store
+                    .load(&self.job, &self.stream_unit)
+                    .await?
+                    .is_some_and(|cp| cp.parts.iter().any(|p| p.position.is_some()));
+                if !started {
+                    for u in &self.snapshot_units {
+                        if let Some(cp) = self.store.load(&self.job, u).await? {
+                            if cp.state == UnitState::Done {
+                                return Err(datatrace_core::Error::Config(format!(
+                                    "job {}: table {u} was copied by an earlier run without a change stream, so the changes made to it since are unknown and the stream cannot start where that copy ended; to copy afresh and then stream, delete the job's checkpoints (or give the job a new name) and run again",
+                                    self.job
+                                )));
+                            }
+                        }
+                    }
+                }
+                prepare_stream_start(&self.conn, &self.store, &self.job, &self.stream_unit).await
             })
             .await
             .cloned()
