@@ -39,6 +39,12 @@ pub(crate) struct Followed {
 }
 
 impl Followed {
+    /// Forgets the schemas compared for target `sql` (a table dropped or renamed).
+    pub(crate) fn forget(&self, sql: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|(t, _)| t != sql);
+    }
+
     /// Compares `schema` with target `db.table` (`sql` is its quoted name) once per schema.
     pub(crate) async fn check(
         &self,

@@ -9,12 +9,22 @@
 //! [`Outcome::Rejected`] naming table, column and primary key, and the pipeline's error
 //! policy (fail, skip, dead-letter) decides. Deadlocks, lock wait timeouts and lost
 //! connections are [`SinkError::Transient`]: the runner retries the batch.
+//!
+//! Table changes of a change stream ([`TableChange`]: `TRUNCATE`, `DROP TABLE`,
+//! `RENAME TABLE`) are handled under [`MySqlSink::table_changes`]: applied to the target
+//! table (the default), refused with an error naming the change (`fail`), or ignored. Applying
+//! is idempotent, since a change is replayed after a crash: `TRUNCATE` of a missing table
+//! and `DROP TABLE IF EXISTS` do nothing, and a rename already done (old target missing, new
+//! one present) is not done again.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datatrace_core::{Batch, Op, Outcome, PrepareContext, Record, Schema, Sink, SinkError};
+use datatrace_core::{
+    Batch, Op, Outcome, PrepareContext, Record, Schema, Sink, SinkError, TableChange,
+    TableChangeKind, TableChanges,
+};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
@@ -33,6 +43,7 @@ pub struct MySqlSink {
     created: tokio::sync::Mutex<HashSet<String>>,
     schema_changes: crate::schema_change::SchemaChanges,
     followed: crate::schema_change::Followed,
+    table_changes: TableChanges,
 }
 
 /// Where a record goes.
@@ -64,6 +75,7 @@ impl MySqlSink {
             created: tokio::sync::Mutex::new(HashSet::new()),
             schema_changes: Default::default(),
             followed: Default::default(),
+            table_changes: TableChanges::Apply,
         })
     }
 
@@ -71,6 +83,16 @@ impl MySqlSink {
     /// [`crate::schema_change`]); the default is to not compare.
     pub fn schema_changes(mut self, policy: crate::schema_change::SchemaChanges) -> Self {
         self.schema_changes = policy;
+        self
+    }
+
+    /// What the sink does with the table changes of a change stream (`TRUNCATE`,
+    /// `DROP TABLE`, `RENAME TABLE`): [`TableChanges::Apply`] (the default) truncates, drops
+    /// or renames the target table, [`TableChanges::Fail`] stops the unit with an error naming
+    /// the change and the target table, [`TableChanges::Ignore`] leaves the target as it is
+    /// (with a warning).
+    pub fn table_changes(mut self, policy: TableChanges) -> Self {
+        self.table_changes = policy;
         self
     }
 
@@ -269,6 +291,94 @@ impl MySqlSink {
     }
 }
 
+impl MySqlSink {
+    /// Applies a table change to the target (see the module docs).
+    async fn apply_table_change(
+        &self,
+        change: &TableChange,
+        from: &Target,
+        to: Option<&Target>,
+    ) -> Result<(), SinkError> {
+        let mut c = self.conn.get().await.map_err(to_sink_error)?;
+        let what = |verb: &str| format!("{change}: {verb} target table {}", from.name());
+        match (&change.kind, to) {
+            (TableChangeKind::Truncate, _) => {
+                match c.query_drop(format!("TRUNCATE TABLE {}", from.sql)).await {
+                    Ok(()) => {
+                        tracing::info!(%change, target = %from.name(), "target table truncated")
+                    }
+                    Err(e) => match MySqlError::from_driver(what("truncating"), e) {
+                        // Replayed after a later DROP, or never created: nothing to empty.
+                        MySqlError::NoTable { .. } => {
+                            tracing::info!(%change, target = %from.name(), "target table does not exist: nothing to truncate")
+                        }
+                        other => return Err(to_sink_error(other)),
+                    },
+                }
+            }
+            (TableChangeKind::Drop, _) => {
+                c.query_drop(format!("DROP TABLE IF EXISTS {}", from.sql))
+                    .await
+                    .map_err(|e| classify(what("dropping"), e))?;
+                tracing::info!(%change, target = %from.name(), "target table dropped");
+            }
+            (TableChangeKind::Rename { .. }, Some(to)) => {
+                if to.sql == from.sql {
+                    tracing::info!(%change, target = %from.name(), "both names have the same target table: nothing to rename");
+                } else {
+                    let old = table_exists(&mut c, from, change).await?;
+                    let new = table_exists(&mut c, to, change).await?;
+                    match (old, new) {
+                        (true, false) => {
+                            c.query_drop(format!("RENAME TABLE {} TO {}", from.sql, to.sql))
+                                .await
+                                .map_err(|e| {
+                                    classify(format!("{change}: renaming target table {} to {}", from.name(), to.name()), e)
+                                })?;
+                            tracing::info!(%change, from = %from.name(), to = %to.name(), "target table renamed");
+                        }
+                        (true, true) => {
+                            return Err(SinkError::Fatal(format!(
+                                "{change}: both target tables {} and {} exist, and renaming would overwrite {}; drop or rename one of them by hand, then run again",
+                                from.name(),
+                                to.name(),
+                                to.name()
+                            )))
+                        }
+                        // Already renamed (the change is replayed after a crash).
+                        (false, true) => {
+                            tracing::info!(%change, to = %to.name(), "target table already renamed")
+                        }
+                        (false, false) => {
+                            tracing::info!(%change, from = %from.name(), to = %to.name(), "neither target table exists: nothing to rename")
+                        }
+                    }
+                }
+            }
+            (TableChangeKind::Rename { .. }, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Forgets what the sink knows of `t` (created, schemas compared).
+    async fn forget(&self, t: &Target) {
+        self.created.lock().await.remove(&t.sql);
+        self.followed.forget(&t.sql);
+    }
+}
+
+/// Whether target table `t` exists.
+async fn table_exists(c: &mut Conn, t: &Target, change: &TableChange) -> Result<bool, SinkError> {
+    let n: Option<u64> = c
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&t.db, &t.table),
+        )
+        .await
+        .map_err(|e| classify(format!("{change}: looking up target table {}", t.name()), e))?;
+    Ok(n.unwrap_or(0) > 0)
+}
+
 fn reject_message(table: &str, r: &Record, err: &MySqlError) -> String {
     let msg = match err {
         MySqlError::Data { message, .. } => message.clone(),
@@ -377,6 +487,45 @@ impl Sink for MySqlSink {
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::Written))
             .collect())
+    }
+
+    async fn table_change(&self, change: &TableChange) -> Result<(), SinkError> {
+        let fatal = |m: String| SinkError::Fatal(format!("{change}: {m}"));
+        let from = self.target(change.target_name()).map_err(fatal)?;
+        let to = match &change.kind {
+            TableChangeKind::Rename { to, to_target } => Some(
+                self.target(to_target.as_deref().unwrap_or(to.name()))
+                    .map_err(fatal)?,
+            ),
+            _ => None,
+        };
+        let left = match &to {
+            Some(to) => format!(
+                "target tables {} and {} are left as they are",
+                from.name(),
+                to.name()
+            ),
+            None => format!("target table {} is left as it is", from.name()),
+        };
+        match self.table_changes {
+            TableChanges::Ignore => {
+                tracing::warn!(%change, "table change not applied: {left} (table_changes = \"ignore\")");
+                return Ok(());
+            }
+            TableChanges::Fail => {
+                return Err(SinkError::Fatal(format!(
+                    "{change}: {left} because table_changes = \"fail\"; the stream stopped before this change and replays it when run again: to apply it, run again with table_changes = \"apply\" (idempotent, also after applying it by hand); to keep the target as it is, run with table_changes = \"ignore\" until the stream is past it (later table changes are then ignored too)"
+                )))
+            }
+            TableChanges::Apply => {}
+        }
+        let applied = self.apply_table_change(change, &from, to.as_ref()).await;
+        // Whatever happened, the target may have changed: read it again when next written.
+        self.forget(&from).await;
+        if let Some(to) = &to {
+            self.forget(to).await;
+        }
+        applied
     }
 
     async fn finish(&self) -> Result<(), SinkError> {

@@ -390,6 +390,59 @@ pub fn event_shape(tme: &TableMapEvent<'_>, info: &TableInfo) -> Option<TableInf
     })
 }
 
+/// The table as its table map alone describes it (FULL row metadata: names, types, primary
+/// key), for rows of a table that no longer exists under that name (renamed or dropped since
+/// the event was written). `None` without column names.
+pub fn map_shape(tme: &TableMapEvent<'_>, db: &str, table: &str) -> Option<TableInfo> {
+    let empty = TableInfo {
+        database: db.to_string(),
+        name: table.to_string(),
+        schema: Arc::new(Schema::new(table, Vec::new()).with_namespace(db)),
+        kinds: Vec::new(),
+        key: Vec::new(),
+        key_source: crate::schema::KeySource::None,
+        estimated_rows: 0,
+    };
+    let shape = event_shape(tme, &empty)?;
+    Some(with_map_key(tme, shape))
+}
+
+/// The primary key column names of a table map (FULL row metadata), if it has one.
+pub fn table_map_key(tme: &TableMapEvent<'_>) -> Option<Vec<String>> {
+    use mysql_common::binlog::events::OptionalMetadataField as F;
+    let names = table_map_names(tme)?;
+    let mut key: Vec<usize> = Vec::new();
+    for field in tme.iter_optional_meta().flatten() {
+        match field {
+            F::SimplePrimaryKey(k) => key.extend(k.iter_indexes().flatten().map(|i| i as usize)),
+            F::PrimaryKeyWithPrefix(k) => {
+                key.extend(k.iter_keys().flatten().map(|k| k.column_index() as usize))
+            }
+            _ => {}
+        }
+    }
+    let key: Option<Vec<String>> = key.iter().map(|&i| names.get(i).cloned()).collect();
+    key.filter(|k| !k.is_empty())
+}
+
+/// `info` with the table map's primary key when `info` has none (its shape was read from
+/// `information_schema` while a DDL statement ran: the columns seen, the keys not yet, or no
+/// longer).
+pub fn with_map_key(tme: &TableMapEvent<'_>, mut info: TableInfo) -> TableInfo {
+    if !info.schema.primary_key().is_empty() {
+        return info;
+    }
+    let Some(names) = table_map_key(tme) else {
+        return info;
+    };
+    if let Ok(s) = (*info.schema).clone().with_primary_key(&names) {
+        info.key = s.primary_key().to_vec();
+        info.schema = Arc::new(s);
+        info.key_source = crate::schema::KeySource::Primary;
+    }
+    info
+}
+
 /// ENUM / SET labels from a `COLUMN_TYPE` such as `enum('a','it''s')`.
 pub fn parse_labels(column_type: &str) -> Vec<String> {
     let Some(start) = column_type.find('(') else {

@@ -13,6 +13,12 @@
 //! a reconnect emits nothing twice. After a crash the stream resumes from the last
 //! acknowledged checkpoint and the changes after it are written again: sinks apply them
 //! idempotently (upserts, external versions).
+//!
+//! DDL on streamed tables: the schema cache forgets the tables an `ALTER`, `RENAME`,
+//! `TRUNCATE` or `DROP TABLE` names (their shape is read again at their next rows event), and
+//! `TRUNCATE`, `DROP TABLE` and `RENAME TABLE` (also `ALTER TABLE a RENAME TO b`) are emitted
+//! as [`TableChange`]s, one per streamed table (a rename when either name is streamed),
+//! before the checkpoint of their query event.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,15 +26,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datatrace_core::{Emitter, Op, Part, Position, Record, Source};
+use datatrace_core::{
+    Emitter, Op, Part, Position, Record, Schema, Source, TableChange, TableChangeKind,
+};
 use futures::StreamExt;
-use mysql_async::binlog::events::{Event, EventData, RowsEventData};
+use mysql_async::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_async::binlog::EventType;
 use mysql_async::BinlogStream;
 
 use super::config::{CdcOptions, StartAt};
 use super::ddl::parse_ddl;
-use super::decode::{event_shape, missing_columns, narrow, table_map_names, TableDecoder};
+use super::decode::{
+    event_shape, map_shape, missing_columns, narrow, table_map_names, with_map_key, TableDecoder,
+};
 use super::gtid::{mysql_gtid_of, MariaDbGtid, MariaDbGtidState, MySqlGtidSet};
 use super::position::{clean_rotate_name, from_position, ordinal, to_position};
 use super::stream::{current_position, open_stream, DumpFrom};
@@ -255,7 +265,12 @@ impl Reader<'_> {
                     }
                     if !trimmed.eq_ignore_ascii_case("COMMIT") {
                         if let Some(ddl) = parse_ddl(trimmed, &q.schema()) {
-                            self.ddl(&ddl);
+                            let pos = Position {
+                                state: serde_json::Value::Null,
+                                ordinal: Some(ordinal(file, end_pos)),
+                                ts_ms: Some(h.timestamp() as i64 * 1000),
+                            };
+                            self.ddl(&ddl, pos, out).await?;
                         }
                     }
                     self.commit(file, end_pos, h.timestamp(), out).await?;
@@ -318,20 +333,83 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn ddl(&mut self, ddl: &super::ddl::DdlChange) {
+    /// A DDL statement: the schema cache forgets the tables it names, and `TRUNCATE`,
+    /// `DROP TABLE` and `RENAME TABLE` of streamed tables are passed on as table changes
+    /// (once: a reconnect replaying the event emits nothing again).
+    async fn ddl(
+        &mut self,
+        ddl: &super::ddl::DdlChange,
+        pos: Position,
+        out: &mut Emitter,
+    ) -> Result<(), End> {
         let touched: Vec<&(String, String)> = ddl
             .tables
             .iter()
             .filter(|(d, t)| self.src.opts.matches(d, t))
             .collect();
         if touched.is_empty() {
-            return;
+            return Ok(());
         }
         tracing::info!(kind = ?ddl.kind, tables = ?touched, "DDL on streamed tables: their schema is read again");
+        let changes = self.table_changes(ddl);
         for (d, t) in &ddl.tables {
             self.infos.remove(&(d.clone(), t.clone()));
         }
         self.decoders.clear();
+        let ord = pos.ordinal.unwrap_or(0);
+        if changes.is_empty() || ord <= self.emitted_upto {
+            return Ok(());
+        }
+        for mut change in changes {
+            change.position = Some(pos.clone());
+            out.table_change(change).await?;
+        }
+        self.emitted_upto = ord;
+        Ok(())
+    }
+
+    /// The table changes of a DDL statement, for the streamed tables it names (a rename
+    /// counts when either name is streamed).
+    fn table_changes(&self, ddl: &super::ddl::DdlChange) -> Vec<TableChange> {
+        use super::ddl::DdlKind;
+        let o = &self.src.opts;
+        let kind = match ddl.kind {
+            DdlKind::Truncate => TableChangeKind::Truncate,
+            DdlKind::Drop => TableChangeKind::Drop,
+            DdlKind::Rename => {
+                return ddl
+                    .tables
+                    .chunks_exact(2)
+                    .filter(|p| p.iter().any(|(d, t)| o.matches(d, t)))
+                    .map(|p| {
+                        let from = self.table_schema(&p[0].0, &p[0].1);
+                        let to = Arc::new(from.renamed(Some(p[1].0.clone()), p[1].1.clone()));
+                        TableChange::new(
+                            TableChangeKind::Rename {
+                                to,
+                                to_target: None,
+                            },
+                            from,
+                        )
+                    })
+                    .collect();
+            }
+            DdlKind::Alter | DdlKind::Create => return Vec::new(),
+        };
+        ddl.tables
+            .iter()
+            .filter(|(d, t)| o.matches(d, t))
+            .map(|(d, t)| TableChange::new(kind.clone(), self.table_schema(d, t)))
+            .collect()
+    }
+
+    /// The table's schema as its records carry it (name = table, namespace = database):
+    /// the cached one, or one without columns when no row of it was read.
+    fn table_schema(&self, db: &str, table: &str) -> Arc<Schema> {
+        match self.infos.get(&(db.to_string(), table.to_string())) {
+            Some(i) => i.schema.clone(),
+            None => Arc::new(Schema::new(table, Vec::new()).with_namespace(db)),
+        }
     }
 
     async fn decoder(
@@ -363,12 +441,18 @@ impl Reader<'_> {
             Some(i) => i.clone(),
             None => {
                 fresh = true;
-                match self.load(&db, &table).await? {
+                match self.load(tme, &db, &table).await? {
                     Some(i) => i,
-                    None => {
-                        self.decoders.insert(table_id, None);
-                        return Ok(None);
-                    }
+                    // Renamed or dropped since the event (a stream behind the server): the
+                    // table map describes the rows (FULL row metadata).
+                    None => match map_shape(tme, &db, &table) {
+                        Some(shape) => shape,
+                        None => {
+                            tracing::warn!(table = %format!("{db}.{table}"), "a streamed table no longer exists and the binlog has no column names (binlog_row_metadata=FULL): its changes from this point of the binlog are skipped");
+                            self.decoders.insert(table_id, None);
+                            return Ok(None);
+                        }
+                    },
                 }
             }
         };
@@ -379,7 +463,7 @@ impl Reader<'_> {
                 let info = if fresh {
                     info
                 } else {
-                    match self.load(&db, &table).await? {
+                    match self.load(tme, &db, &table).await? {
                         Some(i) => i,
                         None => info,
                     }
@@ -409,18 +493,22 @@ impl Reader<'_> {
         Ok(Some(d))
     }
 
-    /// The table's shape; `None` (with a warning) when it no longer exists.
-    async fn load(&mut self, db: &str, table: &str) -> Result<Option<TableInfo>, End> {
+    /// The table's shape (with the table map's primary key if `information_schema` showed
+    /// none: see [`with_map_key`]); `None` when it no longer exists.
+    async fn load(
+        &mut self,
+        tme: &TableMapEvent<'_>,
+        db: &str,
+        table: &str,
+    ) -> Result<Option<TableInfo>, End> {
         match table_info(&self.src.conn, db, table).await {
             Ok(i) => {
+                let i = with_map_key(tme, i);
                 self.infos
                     .insert((db.to_string(), table.to_string()), i.clone());
                 Ok(Some(i))
             }
-            Err(MySqlError::NoTable { .. }) => {
-                tracing::warn!(table = %format!("{db}.{table}"), "a streamed table no longer exists: its changes from this point of the binlog are skipped");
-                Ok(None)
-            }
+            Err(MySqlError::NoTable { .. }) => Ok(None),
             Err(e @ MySqlError::Transient { .. }) => Err(End::Lost(e)),
             Err(e) => Err(End::Fatal(e)),
         }

@@ -53,6 +53,10 @@ pub struct Captured {
     pub reconnects: u64,
     /// Table changes (TRUNCATE, DROP, RENAME), in order.
     pub table_changes: Vec<datatrace_core::TableChange>,
+    /// For each table change, how many records came before it.
+    pub table_change_at: Vec<usize>,
+    /// For each table change, how many checkpoints came before it.
+    pub table_change_after_checkpoints: Vec<usize>,
 }
 
 impl Captured {
@@ -101,7 +105,12 @@ pub async fn capture_via(
                 got.checkpoint_at.push(got.records.len());
                 got.checkpoints.push(p)
             }
-            Ok(Some(Emitted::TableChange(c))) => got.table_changes.push(c),
+            Ok(Some(Emitted::TableChange(c))) => {
+                got.table_change_at.push(got.records.len());
+                got.table_change_after_checkpoints
+                    .push(got.checkpoints.len());
+                got.table_changes.push(c)
+            }
             Ok(Some(other)) => panic!("unexpected {other:?}"),
             Ok(None) => {
                 let r = task.await.expect("join");
