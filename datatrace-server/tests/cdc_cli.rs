@@ -164,3 +164,120 @@ fn a_bad_mode_or_cdc_setting_is_named() {
         assert!(stderr.contains(want), "{extra}: {stderr}");
     }
 }
+
+/// Waits until the stream's checkpoint has passed everything written so far.
+fn catch_up(cp: &Path) {
+    let end = current_ordinal();
+    let started = Instant::now();
+    while checkpoint_ordinal(cp) < end {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the stream did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn table_ddl_reaches_the_tables_the_target_pattern_names() {
+    let src = db().create_database("cli_ddl_src");
+    let dst = db().create_database("cli_ddl_dst");
+    db().exec(&format!(
+        "USE `{src}`; CREATE TABLE t_a (id INT PRIMARY KEY, v VARCHAR(20)); \
+         CREATE TABLE t_b (id INT PRIMARY KEY, v VARCHAR(20)); CREATE TABLE t_gone (id INT PRIMARY KEY);"
+    ));
+    let dir = workdir("tableddl");
+    let job = |policy: &str| {
+        format!(
+            "name = \"ddl\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"t_*\"]\nmode = \"cdc\"\n\
+             cdc = {{ server_id = 9302, heartbeat_secs = 1 }}\n\
+             [target]\ntype = \"mysql\"\nurl = \"{}\"\ntable = \"copy_{{table}}\"\ntable_changes = \"{policy}\"\n\
+             [settings]\nsink_concurrency = 3\nlinger = 20\n",
+            db().url_for(&src),
+            db().url_for(&dst)
+        )
+    };
+    std::fs::write(dir.join("job.toml"), job("apply")).unwrap();
+    let cp = dir.join(".datatrace/ddl/binlog.json");
+    let child = run(&dir);
+    let started = Instant::now();
+    while checkpoint_ordinal(&cp) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = |sql: &str| db().exec(&format!("USE `{src}`; {sql}"));
+    s("INSERT INTO t_a VALUES (1,'a1'),(2,'a2'); INSERT INTO t_b VALUES (1,'b1'); INSERT INTO t_gone VALUES (1)");
+    s("TRUNCATE TABLE t_a");
+    s("INSERT INTO t_a VALUES (3,'a3')");
+    s("RENAME TABLE t_b TO t_c");
+    s("INSERT INTO t_c VALUES (2,'c2')");
+    s("DROP TABLE t_gone");
+    catch_up(&cp);
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = |sql: &str| db().exec(&format!("USE `{dst}`; {sql}"));
+    assert_eq!(d("SELECT id, v FROM copy_t_a ORDER BY id"), "3\ta3\n");
+    assert_eq!(
+        d("SELECT id, v FROM copy_t_c ORDER BY id"),
+        "1\tb1\n2\tc2\n"
+    );
+    assert_eq!(d("SHOW TABLES"), "copy_t_a\ncopy_t_c\n");
+
+    // Under "fail", the next TRUNCATE stops the run, naming the change and the setting; the
+    // rows after it are not written and the run resumes at it.
+    std::fs::write(dir.join("job.toml"), job("fail")).unwrap();
+    let child = run(&dir);
+    s("INSERT INTO t_a VALUES (4,'a4'); TRUNCATE TABLE t_c; INSERT INTO t_c VALUES (5,'c5')");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("TRUNCATE"), "{stderr}");
+    assert!(stderr.contains("table_changes = \"fail\""), "{stderr}");
+    assert_eq!(d("SELECT id FROM copy_t_a ORDER BY id"), "3\n4\n");
+    assert_eq!(d("SELECT id FROM copy_t_c ORDER BY id"), "1\n2\n");
+}
+
+#[test]
+fn a_full_job_switched_to_snapshot_and_cdc_is_refused_rather_than_left_stale() {
+    let src = db().create_database("cli_switch_src");
+    let dst = db().create_database("cli_switch_dst");
+    db().exec(&format!(
+        "USE `{src}`; CREATE TABLE items (id INT PRIMARY KEY); INSERT INTO items VALUES (1),(2);"
+    ));
+    let dir = workdir("switch");
+    let job = |mode: &str| {
+        format!(
+            "name = \"switch\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"items\"]\nmode = \"{mode}\"\n\
+             cdc = {{ server_id = 9303 }}\n[target]\ntype = \"mysql\"\nurl = \"{}\"\n",
+            db().url_for(&src),
+            db().url_for(&dst)
+        )
+    };
+    std::fs::write(dir.join("job.toml"), job("full")).unwrap();
+    let out = run(&dir).wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Changed after the copy: a stream started now would never see this delete.
+    db().exec(&format!("USE `{src}`; DELETE FROM items WHERE id = 1"));
+    std::fs::write(dir.join("job.toml"), job("snapshot+cdc")).unwrap();
+    let out = run(&dir).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("was copied by an earlier run without a change stream"),
+        "{stderr}"
+    );
+}

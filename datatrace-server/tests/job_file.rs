@@ -308,3 +308,43 @@ fn connector_sections_are_split_and_checked() {
     }
     assert_eq!(job.scrub("x es-secret-1 hunter2-secret y"), "x *** *** y");
 }
+
+#[test]
+fn table_changes_are_a_target_setting() {
+    use datatrace_core::TableChanges;
+    use datatrace_server::job_file::TargetSpec;
+    let src = "name = \"j\"\n[source]\ntype = \"mysql\"\nurl = \"mysql://u@h:3306/db\"\ntables = [\"a\"]\nmode = \"cdc\"\n";
+    let mysql = |extra: &str| {
+        parse(&format!(
+            "{src}[target]\ntype = \"mysql\"\nurl = \"mysql://u@h2:3306/copy\"\n{extra}"
+        ))
+    };
+    let es = |extra: &str| {
+        parse(&format!(
+            "{src}[target]\ntype = \"elasticsearch\"\nurl = \"http://x:9200\"\n{extra}"
+        ))
+    };
+    let policy = |job: JobFile| match job.target {
+        TargetSpec::MySql(t) => t.table_changes,
+        TargetSpec::Elasticsearch(t) => t.options.table_changes,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(policy(mysql("").unwrap()), TableChanges::Apply);
+    assert_eq!(
+        policy(mysql("table_changes = \"fail\"\n").unwrap()),
+        TableChanges::Fail
+    );
+    assert_eq!(policy(es("").unwrap()), TableChanges::Apply);
+    assert_eq!(
+        policy(es("table_changes = \"ignore\"\n").unwrap()),
+        TableChanges::Ignore
+    );
+    assert_eq!(
+        mysql("table_changes = \"drop\"\n").unwrap_err(),
+        "job.toml: target.table_changes: unknown value \"drop\", expected one of: apply, fail, ignore"
+    );
+    assert_eq!(
+        es("table_changes = true\n").unwrap_err(),
+        "job.toml: target.table_changes: expected string or map, found boolean `true`"
+    );
+}

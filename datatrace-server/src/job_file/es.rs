@@ -14,6 +14,7 @@
 //! type = "elasticsearch"
 //! url = "http://es2:9200"
 //! index = "{prefix}-{table}"              # write settings (datatrace_es::SinkConfig)
+//! table_changes = "apply"                 # change streams, TRUNCATE/DROP/RENAME TABLE: apply | fail | ignore
 //! prefix = "shop"
 //! ```
 

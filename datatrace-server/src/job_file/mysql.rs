@@ -17,9 +17,11 @@
 //! table = "{table}"                         # target table pattern: {table}, {db}
 //! mode = "upsert"                           # write settings (datatrace_mysql::SinkOptions)
 //! create_table = true                       # the default in job files
-//! schema_changes = "apply"                  # change streams: apply | fail | ignore
+//! schema_changes = "apply"                  # change streams, column DDL: apply | fail | ignore
+//! table_changes = "apply"                   # change streams, TRUNCATE/DROP/RENAME TABLE: apply | fail | ignore
 //! ```
 
+use datatrace_core::TableChanges;
 use datatrace_mysql::binlog::CdcOptions;
 use datatrace_mysql::schema_change::SchemaChanges;
 use datatrace_mysql::{ConnectionConfig, SinkOptions, SourceOptions};
@@ -77,6 +79,9 @@ pub struct MySqlTargetSpec {
     /// What a change stream's schema changes do to the target tables (`schema_changes`:
     /// `apply`, the default, or `fail`; `ignore` to not compare).
     pub schema_changes: SchemaChanges,
+    /// What a change stream's `TRUNCATE`, `DROP TABLE` and `RENAME TABLE` do to the target
+    /// tables (`table_changes`: `apply`, the default, `fail` or `ignore`).
+    pub table_changes: TableChanges,
 }
 
 /// Parses `[source]` with `type = "mysql"`.
@@ -176,7 +181,7 @@ pub fn parse_target(
         vec![
             Group::of::<ConnectionConfig>(),
             Group::of::<SinkOptions>(),
-            Group::keys(&["schema_changes"]),
+            Group::keys(&["schema_changes", "table_changes"]),
         ],
     )?;
     let [conn, mut opts, mut changes]: [Group; 3] = groups
@@ -208,10 +213,15 @@ pub fn parse_target(
         None => SchemaChanges::Apply,
         Some(v) => super::error::from_value(file, &join(at, "schema_changes"), v)?,
     };
+    let table_changes = match changes.take("table_changes") {
+        None => TableChanges::Apply,
+        Some(v) => super::error::from_value(file, &join(at, "table_changes"), v)?,
+    };
     Ok(MySqlTargetSpec {
         connection,
         table,
         options,
         schema_changes,
+        table_changes,
     })
 }

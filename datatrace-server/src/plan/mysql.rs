@@ -158,7 +158,8 @@ impl MySqlTarget {
             })?;
         let sink = MySqlSink::new(conn.clone(), spec.options.clone())
             .map_err(|e| JobFileError::new(&job.file, "target", job.scrub(&e.to_string())))?
-            .schema_changes(spec.schema_changes);
+            .schema_changes(spec.schema_changes)
+            .table_changes(spec.table_changes);
         Ok(MySqlTarget {
             conn,
             sink: Arc::new(sink),

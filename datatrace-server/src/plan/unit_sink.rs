@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datatrace_core::{Batch, Outcome, PrepareContext, SchemaRef, Sink, SinkError};
+use datatrace_core::{
+    Batch, Outcome, PrepareContext, SchemaRef, Sink, SinkError, TableChange, TableChangeKind,
+};
 
 use crate::job_file::naming::NamePattern;
 
@@ -72,6 +74,24 @@ impl Sink for UnitSink {
             }
         }
         self.inner.write(&renamed).await
+    }
+
+    /// Table changes of a change stream go to the tables the pattern names, like the rows.
+    async fn table_change(&self, change: &TableChange) -> Result<(), SinkError> {
+        let Some(p) = &self.pattern else {
+            return self.inner.table_change(change).await;
+        };
+        let mut named = change.clone();
+        if named.target.is_none() {
+            let s = &named.schema;
+            named.target = Some(p.render(s.name(), s.namespace()).into());
+        }
+        if let TableChangeKind::Rename { to, to_target } = &mut named.kind {
+            if to_target.is_none() {
+                *to_target = Some(p.render(to.name(), to.namespace()).into());
+            }
+        }
+        self.inner.table_change(&named).await
     }
 
     async fn finish(&self) -> Result<(), SinkError> {
