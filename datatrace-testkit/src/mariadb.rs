@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::binaries::{self, SETUP_HINT};
@@ -18,10 +18,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A private `mariadbd` started by [`mariadb()`]: its own data directory in a temporary
 /// directory, a free port on 127.0.0.1, user `root` with an empty password, and the binlog on
-/// in ROW format with FULL row metadata and server id 1 (what CDC needs).
+/// in ROW format with FULL row image and row metadata and server id 1 (what CDC needs).
 ///
 /// The server also runs with `utf8mb4` as its character set, UTC as its time zone and room for
 /// many connections, so that parallel tests behave the same everywhere.
+///
+/// A test that stops or restarts the server (a server restart in the middle of a change
+/// stream) starts its own with [`MariaDb::dedicated`]: same configuration, its own port and
+/// directory, and [`stop`](MariaDb::stop) / [`restart`](MariaDb::restart). Dropping it kills
+/// the server and deletes its directory.
 pub struct MariaDb {
     host: String,
     port: u16,
@@ -29,8 +34,14 @@ pub struct MariaDb {
     datadir: PathBuf,
     socket: PathBuf,
     client: PathBuf,
+    /// The `mariadbd` binary and its arguments, to start it again.
+    mariadbd: PathBuf,
+    args: Vec<String>,
+    /// Started by [`MariaDb::dedicated`]: only such a server may be stopped and restarted.
+    dedicated: bool,
     // Dropped in this order: the server, then the guard deletes the directory.
-    _server: Server,
+    /// The running server (`None` while stopped) and how many times it was started.
+    server: Mutex<(Option<Server>, u32)>,
     _guard: Guard,
 }
 
@@ -49,7 +60,7 @@ pub struct MariaDb {
 /// ```
 pub fn mariadb() -> &'static MariaDb {
     static SERVER: OnceLock<Result<MariaDb, String>> = OnceLock::new();
-    match SERVER.get_or_init(MariaDb::start) {
+    match SERVER.get_or_init(|| MariaDb::start(false)) {
         Ok(server) => server,
         Err(message) => panic!("{message}"),
     }
@@ -139,7 +150,98 @@ impl MariaDb {
         name
     }
 
-    fn start() -> Result<MariaDb, String> {
+    /// Starts a new MariaDB server for the calling test alone, configured like the shared one
+    /// of [`mariadb()`] (binlog in ROW format with FULL row image and metadata, server id 1,
+    /// ...) but with its own port and data directory, so that the test may
+    /// [`stop`](Self::stop) and [`restart`](Self::restart) it. Dropping it kills the server
+    /// and deletes its directory (as for the shared server, the directory also goes away when
+    /// the test process dies).
+    ///
+    /// Panics when the server cannot be started, like [`mariadb()`].
+    ///
+    /// ```
+    /// let db = datatrace_testkit::MariaDb::dedicated();
+    /// db.exec("CREATE DATABASE d; CREATE TABLE d.t (id INT PRIMARY KEY)");
+    /// db.restart(); // clean shutdown, then the same port and data directory again
+    /// assert_eq!(db.exec("SELECT COUNT(*) FROM d.t").trim(), "0");
+    /// ```
+    pub fn dedicated() -> MariaDb {
+        Self::start(true).unwrap_or_else(|message| panic!("{message}"))
+    }
+
+    /// Shuts a [`dedicated`](Self::dedicated) server down cleanly (the `SHUTDOWN` statement)
+    /// and waits until its process has exited; nothing happens when it is already stopped.
+    /// Clients lose their connections; new ones are refused until [`restart`](Self::restart).
+    ///
+    /// Panics on the shared server of [`mariadb()`] (other tests use it), and when the server
+    /// does not exit within a minute.
+    pub fn stop(&self) {
+        self.only_dedicated("stop");
+        let mut state = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        let (running, starts) = &mut *state;
+        let Some(server) = running.as_mut() else {
+            return;
+        };
+        // The client may report the connection lost by the shutdown: what counts is the exit.
+        let asked = self.exec_at(self.addr(), "SHUTDOWN");
+        let deadline = Instant::now() + START_TIMEOUT;
+        while server.is_running() {
+            if Instant::now() > deadline {
+                panic!(
+                    "mariadbd on port {} did not shut down within {START_TIMEOUT:?} (SHUTDOWN: {asked:?}); its log:\n{}",
+                    self.port,
+                    self.log_text(*starts)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        *running = None;
+    }
+
+    /// Restarts a [`dedicated`](Self::dedicated) server: a clean shutdown as in
+    /// [`stop`](Self::stop) (unless it is stopped already), then `mariadbd` again with the
+    /// same port, data directory and configuration; returns once it accepts connections.
+    /// MariaDB starts a new binlog file at every start.
+    ///
+    /// Panics on the shared server of [`mariadb()`], and when the server does not come back
+    /// within a minute (for instance when another process took its port meanwhile).
+    pub fn restart(&self) {
+        self.only_dedicated("restart");
+        self.stop();
+        let mut state = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        let starts = state.1 + 1;
+        let log = self.log_path(starts);
+        let mut server = Server::spawn(&self.mariadbd, &self.args, &log)
+            .unwrap_or_else(|e| panic!("cannot restart MariaDB on port {}: {e}", self.port));
+        if let Err((message, _)) =
+            wait_until_ready(&mut server, &self.mariadbd, self.port, &self.socket, &log)
+        {
+            panic!("restarting MariaDB: {message}");
+        }
+        *state = (Some(server), starts);
+    }
+
+    fn only_dedicated(&self, what: &str) {
+        assert!(
+            self.dedicated,
+            "MariaDb::{what} on the shared server of mariadb(), which other tests use: start a MariaDb::dedicated() instead"
+        );
+    }
+
+    /// The log file of the `starts`-th start (1 for the first).
+    fn log_path(&self, starts: u32) -> PathBuf {
+        if starts <= 1 {
+            self.dir.join("mariadbd.log")
+        } else {
+            self.dir.join(format!("mariadbd-{starts}.log"))
+        }
+    }
+
+    fn log_text(&self, starts: u32) -> String {
+        std::fs::read_to_string(self.log_path(starts)).unwrap_or_default()
+    }
+
+    fn start(dedicated: bool) -> Result<MariaDb, String> {
         let mariadbd = binaries::find(
             "MARIADBD_BIN",
             &["mariadbd", "mysqld"],
@@ -159,7 +261,7 @@ impl MariaDb {
         // it; then (and after a failed install) try again from scratch.
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Self::start_once(&mariadbd, &install_db, &client) {
+            match Self::start_once(&mariadbd, &install_db, &client, dedicated) {
                 Ok(server) => return Ok(server),
                 Err((message, retry)) => {
                     last_error = message;
@@ -177,6 +279,7 @@ impl MariaDb {
         mariadbd: &Path,
         install_db: &Path,
         client: &Path,
+        dedicated: bool,
     ) -> Result<MariaDb, (String, bool)> {
         let fatal = |m: String| (m, false);
         let dir = watchdog::temp_dir("mariadb").map_err(fatal)?;
@@ -235,6 +338,7 @@ impl MariaDb {
             "--bind-address=127.0.0.1".to_string(),
             format!("--log-bin={}", datadir.join("binlog").display()),
             "--binlog-format=ROW".to_string(),
+            "--binlog-row-image=FULL".to_string(),
             "--binlog-row-metadata=FULL".to_string(),
             "--server-id=1".to_string(),
             "--character-set-server=utf8mb4".to_string(),
@@ -251,42 +355,20 @@ impl MariaDb {
         }
         let mut server = Server::spawn(mariadbd, &args, &log).map_err(fatal)?;
 
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            // Our socket file tells our server from anyone else who took the port meanwhile.
-            if socket.exists() && answers(port) && server.is_running() {
-                return Ok(MariaDb {
-                    host: "127.0.0.1".to_string(),
-                    port,
-                    dir,
-                    datadir,
-                    socket,
-                    client: client.to_path_buf(),
-                    _server: server,
-                    _guard: guard,
-                });
-            }
-            if !server.is_running() {
-                let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-                let retry = log_text.contains("Address already in use")
-                    || log_text.contains("Can't start server");
-                return Err((
-                    format!(
-                        "mariadbd ({}) exited during startup on port {port}; its log:\n{log_text}",
-                        mariadbd.display()
-                    ),
-                    retry,
-                ));
-            }
-            if Instant::now() > deadline {
-                let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-                return Err(fatal(format!(
-                    "mariadbd ({}) did not answer on port {port} within {START_TIMEOUT:?}; its log:\n{log_text}",
-                    mariadbd.display()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_ready(&mut server, mariadbd, port, &socket, &log)?;
+        Ok(MariaDb {
+            host: "127.0.0.1".to_string(),
+            port,
+            dir,
+            datadir,
+            socket,
+            client: client.to_path_buf(),
+            mariadbd: mariadbd.to_path_buf(),
+            args,
+            dedicated,
+            server: Mutex::new((Some(server), 1)),
+            _guard: guard,
+        })
     }
 }
 
@@ -296,6 +378,47 @@ impl std::fmt::Debug for MariaDb {
             .field("port", &self.port)
             .field("dir", &self.dir)
             .finish_non_exhaustive()
+    }
+}
+
+/// Waits until the just started `server` accepts connections on `port`; the error says
+/// whether another port may help.
+fn wait_until_ready(
+    server: &mut Server,
+    mariadbd: &Path,
+    port: u16,
+    socket: &Path,
+    log: &Path,
+) -> Result<(), (String, bool)> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        // Our socket file tells our server from anyone else who took the port meanwhile.
+        if socket.exists() && answers(port) && server.is_running() {
+            return Ok(());
+        }
+        if !server.is_running() {
+            let log_text = std::fs::read_to_string(log).unwrap_or_default();
+            let retry = log_text.contains("Address already in use")
+                || log_text.contains("Can't start server");
+            return Err((
+                format!(
+                    "mariadbd ({}) exited during startup on port {port}; its log:\n{log_text}",
+                    mariadbd.display()
+                ),
+                retry,
+            ));
+        }
+        if Instant::now() > deadline {
+            let log_text = std::fs::read_to_string(log).unwrap_or_default();
+            return Err((
+                format!(
+                    "mariadbd ({}) did not answer on port {port} within {START_TIMEOUT:?}; its log:\n{log_text}",
+                    mariadbd.display()
+                ),
+                false,
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
