@@ -172,6 +172,8 @@ impl MariaDb {
     /// Shuts a [`dedicated`](Self::dedicated) server down cleanly (the `SHUTDOWN` statement)
     /// and waits until its process has exited; nothing happens when it is already stopped.
     /// Clients lose their connections; new ones are refused until [`restart`](Self::restart).
+    /// Keep reading from binlog streams meanwhile: the server waits for a dump thread blocked
+    /// in a write to a client that does not read (up to its `net_write_timeout`, 60 s).
     ///
     /// Panics on the shared server of [`mariadb()`] (other tests use it), and when the server
     /// does not exit within a minute.
