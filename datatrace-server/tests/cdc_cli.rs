@@ -281,3 +281,74 @@ fn a_full_job_switched_to_snapshot_and_cdc_is_refused_rather_than_left_stale() {
         "{stderr}"
     );
 }
+
+#[test]
+fn table_ddl_reaches_elasticsearch_indices() {
+    let es = datatrace_testkit::osmem();
+    let src = db().create_database("cli_ddl_es");
+    db().exec(&format!(
+        "USE `{src}`; CREATE TABLE t_a (id INT PRIMARY KEY, v VARCHAR(20)); \
+         CREATE TABLE t_b (id INT PRIMARY KEY, v VARCHAR(20)); CREATE TABLE t_gone (id INT PRIMARY KEY);"
+    ));
+    let dir = workdir("tableddl-es");
+    std::fs::write(
+        dir.join("job.toml"),
+        format!(
+            "name = \"ddles\"\n[source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"t_*\"]\nmode = \"cdc\"\n\
+             cdc = {{ server_id = 9304, heartbeat_secs = 1 }}\n\
+             [target]\ntype = \"elasticsearch\"\nurl = \"{}\"\nindex = \"{{db}}-{{table}}\"\nversion = \"position\"\n\
+             [settings]\nsink_concurrency = 3\nlinger = 20\n",
+            db().url_for(&src),
+            es.url()
+        ),
+    )
+    .unwrap();
+    let cp = dir.join(".datatrace/ddles/binlog.json");
+    let child = run(&dir);
+    let started = Instant::now();
+    while checkpoint_ordinal(&cp) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s = |sql: &str| db().exec(&format!("USE `{src}`; {sql}"));
+    s("INSERT INTO t_a VALUES (1,'a1'),(2,'a2'); INSERT INTO t_b VALUES (1,'b1'); INSERT INTO t_gone VALUES (1)");
+    s("TRUNCATE TABLE t_a");
+    s("INSERT INTO t_a VALUES (3,'a3')");
+    s("RENAME TABLE t_b TO t_c");
+    s("INSERT INTO t_c VALUES (2,'c2')");
+    s("DROP TABLE t_gone");
+    catch_up(&cp);
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = |t: &str| format!("{src}-{t}").to_lowercase();
+    let ids = |t: &str| {
+        es.request("POST", &format!("/{}/_refresh", index(t)), None);
+        let reply = es.request(
+            "POST",
+            &format!("/{}/_search", index(t)),
+            Some(r#"{"size": 100, "sort": [{"id": "asc"}]}"#),
+        );
+        assert_eq!(reply.status, 200, "{}: {}", index(t), reply.body);
+        reply.json()["hits"]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids("t_a"), vec!["3"]);
+    assert_eq!(ids("t_c"), vec!["1", "2"]);
+    for gone in ["t_b", "t_gone"] {
+        let reply = es.request("HEAD", &format!("/{}", index(gone)), None);
+        assert_eq!(reply.status, 404, "index {} still exists", index(gone));
+    }
+}
