@@ -208,14 +208,10 @@ impl Dispatcher<'_> {
     async fn table_change(&mut self, change: crate::TableChange) -> Result<bool> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let mut change = Some(change);
-        for t in self.transforms {
-            let Some(c) = change.take() else { break };
-            change = t.table_change(c).map_err(|message| Error::Sink {
-                unit: self.ctx.unit.clone(),
-                message,
-            })?;
-        }
+        let change = table_change_all(self.transforms, change).map_err(|message| Error::Sink {
+            unit: self.ctx.unit.clone(),
+            message,
+        })?;
         if let Some(change) = change {
             for w in 0..self.pending.len() {
                 self.send(w).await?;
@@ -250,6 +246,20 @@ pub(super) fn apply_all(
         }
     }
     Ok(Some(record))
+}
+
+/// Passes a table change through the transforms in order until one drops or refuses it.
+fn table_change_all(
+    transforms: &[Arc<dyn Transform>],
+    mut change: crate::TableChange,
+) -> Result<Option<crate::TableChange>, String> {
+    for t in transforms {
+        match t.table_change(change)? {
+            Some(c) => change = c,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(change))
 }
 
 pub(super) async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

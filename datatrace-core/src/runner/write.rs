@@ -46,6 +46,17 @@ pub(super) async fn worker_loop(
     }
 }
 
+/// Waits the retry policy's backoff before attempt `attempt + 1`; [`Error::Cancelled`] when
+/// the run stops or fails meanwhile.
+async fn pause(ctx: &Ctx, attempt: u32) -> Result<()> {
+    tokio::select! {
+        biased;
+        _ = ctx.shared.abort.cancelled() => Err(Error::Cancelled),
+        _ = ctx.shared.stop.cancelled() => Err(Error::Cancelled),
+        _ = tokio::time::sleep(ctx.config.retry.backoff(attempt)) => Ok(()),
+    }
+}
+
 /// Has the sink apply a table change, retrying transient errors like a batch.
 pub(super) async fn apply_table_change(ctx: &Ctx, change: &crate::TableChange) -> Result<()> {
     let retry = ctx.config.retry;
@@ -71,12 +82,7 @@ pub(super) async fn apply_table_change(ctx: &Ctx, change: &crate::TableChange) -
             });
         }
         tracing::debug!(unit = %ctx.unit, attempt, %change, %reason, "retrying the table change");
-        tokio::select! {
-            biased;
-            _ = ctx.shared.abort.cancelled() => return Err(Error::Cancelled),
-            _ = ctx.shared.stop.cancelled() => return Err(Error::Cancelled),
-            _ = tokio::time::sleep(retry.backoff(attempt)) => {}
-        }
+        pause(ctx, attempt).await?;
         attempt += 1;
     }
 }
@@ -152,13 +158,7 @@ pub(super) async fn write_batch(ctx: &Ctx, batch: Batch) -> Result<()> {
             .retried
             .fetch_add(pending.len() as u64, Ordering::Relaxed);
         tracing::debug!(unit = %ctx.unit, attempt, records = pending.len(), %reason, "retrying");
-        let delay = retry.backoff(attempt);
-        tokio::select! {
-            biased;
-            _ = ctx.shared.abort.cancelled() => return Err(Error::Cancelled),
-            _ = ctx.shared.stop.cancelled() => return Err(Error::Cancelled),
-            _ = tokio::time::sleep(delay) => {}
-        }
+        pause(ctx, attempt).await?;
         attempt += 1;
     }
     ctx.reject("sink", rejected).await
