@@ -298,15 +298,15 @@ impl EsSink {
         to: Option<&str>,
     ) -> Result<(), SinkError> {
         let context = change.to_string();
+        if to == Some(index) {
+            tracing::info!(change = %change, index, "table change: both names map to the same index, nothing to do");
+            return Ok(());
+        }
+        if let Some(why) = self.table_change_refusal(change, index) {
+            return Err(SinkError::Fatal(why));
+        }
         match (&change.kind, to) {
             (TableChangeKind::Rename { .. }, Some(to)) => {
-                if to == index {
-                    tracing::info!(change = %change, index, "table change: both names map to the same index, nothing to do");
-                    return Ok(());
-                }
-                if let Some(why) = self.table_change_refusal(change, index) {
-                    return Err(SinkError::Fatal(why));
-                }
                 let r = rename_index(
                     &self.client,
                     index,
@@ -330,9 +330,6 @@ impl EsSink {
                 }
             }
             (TableChangeKind::Truncate, _) => {
-                if let Some(why) = self.table_change_refusal(change, index) {
-                    return Err(SinkError::Fatal(why));
-                }
                 // The index keeps its mapping and settings: what the sink knows stays true.
                 match truncate_index(&self.client, index, &context).await? {
                     Some(deleted) => {
@@ -344,9 +341,6 @@ impl EsSink {
                 }
             }
             (TableChangeKind::Drop, _) | (TableChangeKind::Rename { .. }, None) => {
-                if let Some(why) = self.table_change_refusal(change, index) {
-                    return Err(SinkError::Fatal(why));
-                }
                 let r = drop_index(&self.client, index, &context).await;
                 self.forget_index(index);
                 if r? {
