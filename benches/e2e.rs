@@ -10,8 +10,6 @@
 //! server; their CPU seconds during each copy are printed separately. The MySQL target is
 //! checked with `CHECKSUM TABLE` against the source.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +19,7 @@ use datatrace::mysql::{
     SourceOptions,
 };
 use datatrace::{Pipeline, PipelineConfig, RunReport};
+use datatrace_testkit::{child, procstat};
 
 /// Set in children: `endpoint`, `es` or `mysql`.
 const ROLE: &str = "DT_E2E_ROLE";
@@ -31,7 +30,9 @@ const DDL: &str = "CREATE TABLE t (
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
-        Ok("endpoint") => return serve_endpoint(),
+        Ok("endpoint") => {
+            return child::serve_bulk_endpoint(datatrace_testkit::bulk::BulkEndpoint::start())
+        }
         Ok(role) => return copy_child(role),
         Err(_) => {}
     }
@@ -66,8 +67,8 @@ fn main() {
          InnoDB data, generated in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    let mariadbd = mariadbd_pid(db);
-    let (mut endpoint, es_url) = spawn_endpoint();
+    let mariadbd = db.pid();
+    let (mut endpoint, es_url) = child::spawn_line(ROLE, "endpoint");
 
     println!();
     println!("| copy | rows/s | MB/s | CPU s / 1M rows (DataTrace) | peak RSS MB (DataTrace) | CPU s / 1M rows (MariaDB) | CPU s / 1M rows (ES endpoint) | time s |");
@@ -82,29 +83,14 @@ fn main() {
         ("es", "MySQL -> ES (bulk endpoint)"),
         ("mysql", "MySQL -> MySQL"),
     ] {
-        let server0 = mariadbd.as_deref().map_or(0.0, cpu_secs);
-        let endpoint0 = cpu_secs(&endpoint.id().to_string());
-        let out = Command::new(std::env::current_exe().expect("current exe"))
-            .env(ROLE, role)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run the copy");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{name} failed:\n{text}");
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix("RESULT "))
-            .unwrap_or_else(|| panic!("{name}: no result line:\n{text}"));
-        let f: Vec<f64> = line
-            .split_whitespace()
-            .map(|v| v.parse().unwrap_or(0.0))
-            .collect();
+        let server0 = mariadbd.as_deref().map_or(0.0, procstat::cpu_secs);
+        let endpoint0 = procstat::cpu_secs(&endpoint.id().to_string());
+        let f = child::run_result(ROLE, role, &env);
         let (written, secs, mb, cpu, hwm) = (f[0], f[1], f[2], f[3], f[4]);
         assert_eq!(written as u64, rows, "{name}: rows written");
         let per_m = |c: f64| c / written.max(1.0) * 1e6;
-        let server = mariadbd.as_deref().map_or(0.0, cpu_secs) - server0;
-        let ep = cpu_secs(&endpoint.id().to_string()) - endpoint0;
+        let server = mariadbd.as_deref().map_or(0.0, procstat::cpu_secs) - server0;
+        let ep = procstat::cpu_secs(&endpoint.id().to_string()) - endpoint0;
         let ep = if role == "es" {
             format!("{:.2}", per_m(ep))
         } else {
@@ -133,29 +119,6 @@ fn main() {
     }
 }
 
-/// The child that serves the bulk endpoint until its stdin closes.
-fn serve_endpoint() {
-    let ep = datatrace_testkit::bulk::BulkEndpoint::start();
-    println!("{}", ep.url());
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
-}
-
-fn spawn_endpoint() -> (Child, String) {
-    let mut child = Command::new(std::env::current_exe().expect("current exe"))
-        .env(ROLE, "endpoint")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the endpoint");
-    let out = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(out)
-        .read_line(&mut line)
-        .expect("endpoint url");
-    (child, line.trim().to_string())
-}
-
 /// The child that runs one copy and prints `RESULT written secs mb cpu_secs peak_rss_mb`.
 fn copy_child(role: &str) {
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} not set"));
@@ -165,7 +128,7 @@ fn copy_child(role: &str) {
         .enable_all()
         .build()
         .expect("runtime");
-    let cpu0 = cpu_secs("self");
+    let cpu0 = procstat::cpu_secs("self");
     let t0 = Instant::now();
     let (report, bytes): (RunReport, u64) = rt.block_on(async {
         let conn = ConnectionConfig::new(format!("{url}/{src}")).max_connections(6);
@@ -208,12 +171,12 @@ fn copy_child(role: &str) {
         }
     });
     let secs = t0.elapsed().as_secs_f64();
-    let cpu = cpu_secs("self") - cpu0;
+    let cpu = procstat::cpu_secs("self") - cpu0;
     println!(
         "RESULT {} {secs} {} {cpu} {}",
         report.written,
         bytes as f64 / 1e6,
-        peak_rss_mb()
+        procstat::peak_rss_mb()
     );
 }
 
@@ -226,31 +189,4 @@ fn config(batch: usize, writers: usize) -> PipelineConfig {
         linger: Duration::from_millis(50),
         ..Default::default()
     }
-}
-
-/// The testkit server's pid, from the pid file next to its data directory.
-fn mariadbd_pid(db: &datatrace_testkit::MariaDb) -> Option<String> {
-    let dir = db.datadir().parent()?;
-    let pid = std::fs::read_to_string(dir.join("mariadbd.pid")).ok()?;
-    Some(pid.trim().to_string())
-}
-
-/// User + system CPU seconds of a process (`self` or a pid) from /proc/PID/stat.
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-/// Peak resident set size of this process (`VmHWM`), in MB.
-fn peak_rss_mb() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -17,11 +17,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datatrace::es::{ConnectionConfig as EsConnection, EsSink, SinkConfig};
+// `async_trait` comes with DataTrace: no dependency of your own for it.
 use datatrace::{
-    BoxError, Column, DataType, Emitter, Error, Part, Pipeline, Position, Record, RunReport,
-    Schema, Source, Value,
+    async_trait, BoxError, Column, DataType, Emitter, Error, Part, Pipeline, Position, Record,
+    RunReport, Schema, Source, Value,
 };
 use tokio::io::AsyncBufReadExt;
 
@@ -135,7 +135,7 @@ impl Source for CsvSource {
                 values.push(value.map_err(|e| fail(n, format!("column {}: {e}", c.name)))?);
             }
             out.emit(Record::read(self.schema.clone(), values)).await?;
-            if n % 100 == 0 {
+            if n.is_multiple_of(100) {
                 out.checkpoint(Position::new(n.into())).await?;
             }
         }

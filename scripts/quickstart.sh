@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # DataTrace quickstart: on a fresh machine, installs what is missing (scripts/setup.sh:
-# MariaDB from apt, osmem-server into ./.venv), builds the `datatrace` CLI, starts a private
-# MariaDB and a private osmem-server (an in-memory OpenSearch-compatible server) on free
-# ports, loads a sample shop (customers, products, orders, order_items: about 50,000 rows),
+# MariaDB from apt, a JDK and Maven, OpenSearch's jars from Maven Central once), builds the
+# `datatrace` CLI, starts a private MariaDB and a private OpenSearch 2.19 node
+# (scripts/search-engine.sh) on free ports, loads a sample shop (customers, products, orders, order_items: about 50,000 rows),
 # copies it MySQL -> Elasticsearch with `datatrace run` and live progress, then compares
 # document counts with row counts and shows one document next to its source row.
 #
 # Usage:
 #   scripts/quickstart.sh [--small]   run the demo (--small: ~2,000 rows, as in CI)
+#   scripts/quickstart.sh --documents [--small]
+#                                     the same shop (plus product tags) as denormalized
+#                                     documents: one document per order with its customer,
+#                                     its lines (nested), their products and tags
 #   scripts/quickstart.sh env         print `export` lines for the examples (eval "$(...)")
 #   scripts/quickstart.sh stop        stop both servers and delete their data
 #
 # Environment:
 #   QUICKSTART_SCALE    orders to generate (default 15000, --small 600); customers are a
 #                       third of that, products a fifteenth, order lines about twice
-#   QUICKSTART_PROFILE  debug (default) or release. The demo is bound by osmem-server
-#                       (~2,700 documents/s), so a debug build copies as fast and builds in
-#                       about half the time of a release build
+#   QUICKSTART_PROFILE  debug (default) or release. A debug build copies the shop in
+#                       seconds and builds in about half the time of a release build
+#   QUICKSTART_ENGINE   opensearch (default) or elasticsearch (7.17)
 #   DATATRACE_BIN       a `datatrace` binary to use instead of building one
 #   QUICKSTART_DIR      where servers keep their data, logs and pids
 #                       (default .datatrace/quickstart in the repository)
@@ -30,7 +34,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 [ "${QS_DIR#/}" = "$QS_DIR" ] && QS_DIR=$ROOT/$QS_DIR
 DB_DIR=$QS_DIR/mariadb
-OS_DIR=$QS_DIR/osmem
+OS_DIR=$QS_DIR/engine
+ENGINE=${QUICKSTART_ENGINE:-opensearch}
 TABLES=(customers products orders order_items)
 
 say() { printf '==> %s\n' "$*"; }
@@ -72,18 +77,25 @@ stop_process() {
 
 cmd_stop() {
     stop_process "$DB_DIR/mariadbd.pid" "$DB_DIR/data" "MariaDB"
-    stop_process "$OS_DIR/osmem.pid" "osmem-server" "osmem-server"
+    SEARCH_ENGINE_DIR=$OS_DIR bash scripts/search-engine.sh stop "$ENGINE"
     rm -rf "$QS_DIR"
     say "removed $QS_DIR"
 }
 
 cmd_env() {
-    [ -f "$DB_DIR/port" ] && [ -f "$OS_DIR/url" ] ||
+    local url
+    [ -f "$DB_DIR/port" ] && url=$(SEARCH_ENGINE_DIR=$OS_DIR bash scripts/search-engine.sh url "$ENGINE") ||
         die "the quickstart servers are not running: run scripts/quickstart.sh first"
     echo "export MYSQL_URL=mysql://root@127.0.0.1:$(cat "$DB_DIR/port") MYSQL_DB=shop"
-    echo "export ES_URL=$(cat "$OS_DIR/url")"
+    echo "export ES_URL=$url"
 }
 
+DOCUMENTS=""
+ARGS=()
+for a in "$@"; do
+    if [ "$a" = "--documents" ]; then DOCUMENTS=1; else ARGS+=("$a"); fi
+done
+set -- "${ARGS[@]+"${ARGS[@]}"}"
 case "${1:-}" in
 stop)
     cmd_stop
@@ -95,7 +107,7 @@ env)
     ;;
 --small) SCALE=${QUICKSTART_SCALE:-600} ;;
 "") SCALE=${QUICKSTART_SCALE:-15000} ;;
-*) die "unknown argument ${1}; usage: scripts/quickstart.sh [--small | env | stop]" ;;
+*) die "unknown argument ${1}; usage: scripts/quickstart.sh [--documents] [--small] | env | stop" ;;
 esac
 [[ "$SCALE" =~ ^[0-9]+$ ]] && [ "$SCALE" -ge 30 ] || die "QUICKSTART_SCALE must be a number >= 30"
 
@@ -164,15 +176,19 @@ start_mariadb() {
     fi
     stop_process "$DB_DIR/mariadbd.pid" "$DB_DIR/data" "a stale MariaDB"
     rm -rf "$DB_DIR"
-    mkdir -p "$DB_DIR"
+    # A private tmpdir: a starting mariadbd deletes every '#sql*' file of its tmpdir, so in a
+    # shared /tmp a server starting elsewhere (a test's, the system's) may delete the temporary
+    # tables mariadb-install-db is working with, and the install fails now and then.
+    mkdir -p "$DB_DIR/tmp"
     local user=() port i
     [ "$(id -u)" = 0 ] && user=(--user=root)
     say "creating a MariaDB data directory in $DB_DIR"
-    "$INSTALL_DB" --no-defaults --datadir="$DB_DIR/data" --auth-root-authentication-method=normal \
+    "$INSTALL_DB" --no-defaults --datadir="$DB_DIR/data" --tmpdir="$DB_DIR/tmp" \
+        --auth-root-authentication-method=normal \
         --skip-test-db "${user[@]}" >"$DB_DIR/install.log" 2>&1 ||
         { cat "$DB_DIR/install.log" >&2; die "mariadb-install-db failed"; }
     port=$(free_port)
-    "$MARIADBD" --no-defaults --datadir="$DB_DIR/data" --socket="$DB_DIR/mariadbd.sock" \
+    "$MARIADBD" --no-defaults --datadir="$DB_DIR/data" --tmpdir="$DB_DIR/tmp" --socket="$DB_DIR/mariadbd.sock" \
         --pid-file="$DB_DIR/mariadbd.server.pid" --port="$port" --bind-address=127.0.0.1 \
         --log-bin="$DB_DIR/data/binlog" --binlog-format=ROW --binlog-row-metadata=FULL \
         --server-id=1 --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
@@ -193,44 +209,24 @@ start_mariadb() {
     die "MariaDB did not start (log: $DB_DIR/mariadbd.log)"
 }
 
-start_osmem() {
-    if alive "$OS_DIR/osmem.pid" "osmem-server" && [ -f "$OS_DIR/url" ]; then
-        say "osmem-server already running at $(cat "$OS_DIR/url")"
-        return
-    fi
-    stop_process "$OS_DIR/osmem.pid" "osmem-server" "a stale osmem-server"
-    rm -rf "$OS_DIR"
-    mkdir -p "$OS_DIR"
-    local i url
-    "$OSMEM_SERVER_BIN" -no-ja -no-stdin-watch -addr 127.0.0.1:0 \
-        </dev/null >"$OS_DIR/osmem.log" 2>&1 &
-    echo $! >"$OS_DIR/osmem.pid"
-    for i in $(seq 1 150); do
-        url=$(grep -o '"url":"http://[^"]*"' "$OS_DIR/osmem.log" 2>/dev/null | head -n 1 | cut -d'"' -f4 || true)
-        if [ -n "$url" ]; then
-            echo "$url" >"$OS_DIR/url"
-            say "$("$OSMEM_SERVER_BIN" -version) at $url (pid $(cat "$OS_DIR/osmem.pid"))"
-            return
-        fi
-        alive "$OS_DIR/osmem.pid" "osmem-server" || break
-        sleep 0.2
-    done
-    tail -n 30 "$OS_DIR/osmem.log" >&2
-    die "osmem-server did not start (log: $OS_DIR/osmem.log)"
+start_engine() {
+    # Starts the node, or says it already runs; prints its URL.
+    ES_URL=$(SEARCH_ENGINE_DIR=$OS_DIR bash scripts/search-engine.sh start "$ENGINE") ||
+        die "$ENGINE did not start (log: $OS_DIR/node.log)"
 }
 
 STARTED=1
 start_mariadb
-start_osmem
+start_engine
 MYSQL_PORT=$(cat "$DB_DIR/port")
-ES_URL=$(cat "$OS_DIR/url")
 
 # Small HTTP calls without curl: prints the JSON answer.
 http() {
     "$PY" - "$@" <<'PY'
 import json, sys, urllib.request, urllib.error
 method, url = sys.argv[1], sys.argv[2]
-req = urllib.request.Request(url, method=method)
+body = sys.argv[3].encode() if len(sys.argv) > 3 else None
+req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
 try:
     with urllib.request.urlopen(req, timeout=60) as r:
         print(r.read().decode())
@@ -238,6 +234,101 @@ except urllib.error.HTTPError as e:
     if not (method == "DELETE" and e.code == 404):
         sys.exit(f"{method} {url}: HTTP {e.code}: {e.read().decode()[:500]}")
 PY
+}
+
+# --- the --documents demo -------------------------------------------------------------------
+documents_demo() {
+    http DELETE "$ES_URL/shop-orders-docs" >/dev/null
+    JOB=$QS_DIR/shop-documents.toml
+    cat >"$JOB" <<EOF
+# Written by scripts/quickstart.sh --documents: every order as one document with its
+# customer, its lines (nested), each line's product and the product's tags.
+name = "quickstart-documents"
+
+[source]
+type = "mysql"
+url = "mysql://root@127.0.0.1:$MYSQL_PORT/shop"
+mode = "full"              # "snapshot+cdc" keeps the documents exact as the shop changes
+
+[[source.documents]]
+name = "orders"
+table = "orders"
+
+[[source.documents.relations]]
+field = "customer"
+table = "customers"
+kind = "many_to_one"
+foreign_key = ["customer_id"]
+columns = ["id", "name", "country", "city"]
+
+[[source.documents.relations]]
+field = "items"
+table = "order_items"
+kind = "one_to_many"
+foreign_key = ["order_id"]
+columns = ["line_no", "quantity", "unit_price", "discount"]
+nested = true
+
+[[source.documents.relations]]
+field = "product"
+parent = "items"
+table = "products"
+kind = "many_to_one"
+foreign_key = ["product_id"]
+columns = ["id", "sku", "name", "category", "price"]
+
+[[source.documents.relations]]
+field = "tags"
+parent = "product"
+table = "tags"
+kind = "many_to_many"
+through = { table = "product_tags", foreign_key = ["product_id"], target_key = ["tag_id"] }
+scalar = "name"
+
+[target]
+type = "elasticsearch"
+url = "$ES_URL"
+index = "shop-{table}-docs"
+
+[settings]
+batch_size = 1000
+read_parallelism = 2
+progress_interval = 2000
+
+[checkpoints]
+dir = "checkpoints"
+EOF
+    say "running: datatrace run $JOB --restart"
+    echo
+    "$DATATRACE" run "$JOB" --restart || die "datatrace run failed (exit $?)"
+    echo
+    http POST "$ES_URL/shop-orders-docs/_refresh" >/dev/null
+    local rows docs want got
+    rows=$(sql -N -e "SELECT COUNT(*) FROM shop.orders")
+    docs=$(http GET "$ES_URL/shop-orders-docs/_count" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["count"])')
+    printf '%-10s %12s %12s\n' "document" "MySQL roots" "ES docs"
+    printf '%-10s %12s %12s\n' "orders" "$rows" "$docs"
+    [ "$rows" = "$docs" ] || die "document count differs from the number of orders"
+    echo
+    echo "order 7 as one document (GET shop-orders-docs/_doc/7):"
+    http GET "$ES_URL/shop-orders-docs/_doc/7" | "$PY" scripts/quickstart/show_source.py
+    echo
+    # Orders with a line of an organic product ordered 3 or more times: a nested query
+    # (both conditions on the same line), against SQL.
+    want=$(sql -N -e "SELECT COUNT(DISTINCT i.order_id) FROM shop.order_items i JOIN shop.product_tags pt ON pt.product_id = i.product_id JOIN shop.tags t ON t.id = pt.tag_id WHERE t.name = 'organic' AND i.quantity >= 3")
+    got=$(http POST "$ES_URL/shop-orders-docs/_count" '{"query": {"nested": {"path": "items", "query": {"bool": {"must": [{"term": {"items.product.tags.keyword": "organic"}}, {"range": {"items.quantity": {"gte": 3}}}]}}}}}' |
+        "$PY" -c 'import json, sys; print(json.load(sys.stdin)["count"])')
+    echo "orders with a line of an organic product, quantity >= 3: SQL $want, nested query $got"
+    [ "$want" = "$got" ] || die "the nested query disagrees with SQL"
+    echo
+    "$DATATRACE" check "$JOB" --recheck-delay 0.5 || die "datatrace check found differences"
+    cat <<EOF
+
+The servers keep running (scripts/quickstart.sh stop ends them). Keep the documents exact
+while the shop changes: set mode = "snapshot+cdc" in $JOB and run it again, or:
+  eval "\$(scripts/quickstart.sh env)"
+  STREAM_SECONDS=60 cargo run --example denormalized
+EOF
 }
 
 # --- 4. the sample shop -----------------------------------------------------------------------
@@ -253,6 +344,12 @@ for t in "${TABLES[@]}"; do
     total=$((total + ROWS[$t]))
 done
 say "loaded $total rows"
+if [ -n "$DOCUMENTS" ]; then
+    sql <scripts/quickstart/tags.sql >/dev/null
+    say "loaded tags: $(sql -N -e 'SELECT COUNT(*) FROM shop.product_tags') product tags"
+    documents_demo
+    exit 0
+fi
 
 # --- 5. the job -------------------------------------------------------------------------------
 for t in "${TABLES[@]}"; do
@@ -277,7 +374,7 @@ index = "shop-{table}"
 [settings]
 concurrency = 2          # tables copied at the same time
 batch_size = 1000
-progress_interval = 2000 # ms: rates averaged over 2 s (osmem-server writes ~2-3 batches/s)
+progress_interval = 1000 # ms: rates averaged over 1 s
 
 [checkpoints]
 dir = "checkpoints"
@@ -315,7 +412,7 @@ cat <<EOF
 The servers keep running:
   MariaDB        127.0.0.1:$MYSQL_PORT (user root, no password), database shop
                  $CLIENT --no-defaults -h 127.0.0.1 -P $MYSQL_PORT -uroot shop
-  osmem-server   $ES_URL   (indices shop-customers, shop-products, shop-orders, shop-order_items)
+  $ENGINE     $ES_URL   (indices shop-customers, shop-products, shop-orders, shop-order_items)
   job file       $JOB
 
 Try the examples against them:

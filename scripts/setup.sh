@@ -3,6 +3,12 @@
 #   - MariaDB server and client (Debian's mariadb-server / mariadb-client, via apt-get);
 #     the tests start their own private mariadbd, they never use a system one;
 #   - osmem-server (an in-memory OpenSearch-compatible server from PyPI) in ./.venv;
+#   - a JDK 17 and Maven (Debian's openjdk-17-jdk-headless / maven), then the jars of OpenSearch
+#     2.19 (and Elasticsearch 7.17) from Maven Central into ~/.m2, with the testkit's launcher
+#     compiled once into ~/.cache/datatrace/engines/ (scripts/search-engine.sh install);
+#   - the jars of a single-node Apache Kafka broker from Maven Central into ~/.m2
+#     (scripts/kafka.sh install), and of Kafka Connect with Debezium's MySQL connector for the
+#     Debezium interop test (scripts/debezium.sh install);
 #   - rustfmt and clippy, if rustup is there and they are not.
 # Idempotent: a second run installs nothing. Exports OSMEM_SERVER_BIN when sourced
 # (scripts/test.sh sources it); the testkit also finds ./.venv on its own.
@@ -77,6 +83,24 @@ if [ -z "${OSMEM_SERVER_BIN:-}" ]; then
 fi
 export OSMEM_SERVER_BIN
 say "osmem-server: $OSMEM_SERVER_BIN ($("$OSMEM_SERVER_BIN" -version))"
+
+# --- Java, Maven and the search engines' jars -------------------------------------
+if ! command -v java >/dev/null || ! command -v javac >/dev/null; then
+    say "JDK missing: installing openjdk-17-jdk-headless"
+    apt_install openjdk-17-jdk-headless
+fi
+if ! command -v mvn >/dev/null; then
+    say "Maven missing: installing maven"
+    apt_install maven
+fi
+for flavor in ${DATATRACE_SETUP_ENGINES:-opensearch}; do
+    run bash scripts/search-engine.sh install "$flavor"
+    say "$flavor: jars and launcher cached"
+done
+run bash scripts/kafka.sh install
+say "kafka: jars and launcher cached"
+run bash scripts/debezium.sh install
+say "debezium: Kafka Connect and Debezium's MySQL connector jars cached"
 
 # --- Rust ----------------------------------------------------------------------
 if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then

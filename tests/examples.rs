@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use datatrace::{Emitted, Emitter, Part, Position, Source, Value};
-use datatrace_testkit::{mariadb, osmem, unique_name};
+use datatrace_testkit::{engine, mariadb, unique_name};
 use serde_json::{json, Value as Json};
 
 #[allow(dead_code)]
@@ -29,6 +29,14 @@ mod es_to_es;
 #[path = "../examples/custom_connector.rs"]
 mod custom_connector;
 
+#[allow(dead_code)]
+#[path = "../examples/denormalized.rs"]
+mod denormalized;
+
+#[allow(dead_code)]
+#[path = "../examples/cdc_mysql_to_es.rs"]
+mod cdc_mysql_to_es;
+
 /// An environment lookup over fixed pairs (tests run in parallel: no process env changes).
 fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = pairs
@@ -39,15 +47,15 @@ fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
 }
 
 fn es_count(index: &str) -> u64 {
-    let r = osmem().request("POST", &format!("/{index}/_refresh"), None);
+    let r = engine().request("POST", &format!("/{index}/_refresh"), None);
     assert!(r.status < 300, "refresh {index}: {} {}", r.status, r.body);
-    let r = osmem().request("GET", &format!("/{index}/_count"), None);
+    let r = engine().request("GET", &format!("/{index}/_count"), None);
     assert_eq!(r.status, 200, "count {index}: {}", r.body);
     r.json()["count"].as_u64().expect("count")
 }
 
 fn es_source(index: &str, id: &str) -> Json {
-    let r = osmem().request("GET", &format!("/{index}/_doc/{id}"), None);
+    let r = engine().request("GET", &format!("/{index}/_doc/{id}"), None);
     assert_eq!(r.status, 200, "get {index}/{id}: {}", r.body);
     r.json()["_source"].clone()
 }
@@ -72,7 +80,7 @@ fn seed_index(index: &str, n: u64) {
         "added": {"type": "date"},
         "attrs": {"type": "object"}
     }}});
-    let r = osmem().request("PUT", &format!("/{index}"), Some(&mapping.to_string()));
+    let r = engine().request("PUT", &format!("/{index}"), Some(&mapping.to_string()));
     assert!(r.status < 300, "create {index}: {}", r.body);
     let mut bulk = String::new();
     for i in 1..=n {
@@ -89,7 +97,7 @@ fn seed_index(index: &str, n: u64) {
         bulk.push_str(&doc.to_string());
         bulk.push('\n');
     }
-    let r = osmem().request("POST", "/_bulk?refresh=true", Some(&bulk));
+    let r = engine().request("POST", "/_bulk?refresh=true", Some(&bulk));
     assert_eq!(r.status, 200, "bulk: {}", r.body);
     assert_eq!(r.json()["errors"], json!(false), "bulk: {}", r.body);
 }
@@ -121,7 +129,7 @@ async fn mysql_to_es_copies_every_table() {
     let cfg = mysql_to_es::Config::from_lookup(env(&[
         ("MYSQL_URL", mariadb().url()),
         ("MYSQL_DB", db.clone()),
-        ("ES_URL", osmem().url()),
+        ("ES_URL", engine().url()),
         ("ES_INDEX", format!("{prefix}-{{table}}")),
     ]));
     let report = mysql_to_es::run(&cfg).await.expect("mysql_to_es");
@@ -191,7 +199,7 @@ async fn es_to_mysql_creates_tables_from_mappings() {
     seed_index(&index, 250);
     let target = unique_name("ex_e2m_db");
     let cfg = es_to_mysql::Config::from_lookup(env(&[
-        ("ES_URL", osmem().url()),
+        ("ES_URL", engine().url()),
         ("ES_INDICES", index.clone()),
         ("MYSQL_URL", mariadb().url()),
         ("TARGET_DB", target.clone()),
@@ -221,12 +229,12 @@ async fn es_to_es_copies_documents_as_they_are() {
     let index = unique_name("ex-e2e");
     seed_index(&index, 300);
     let cfg = es_to_es::Config::from_lookup(env(&[
-        ("ES_URL", osmem().url()),
+        ("ES_URL", engine().url()),
         ("ES_INDICES", index.clone()),
     ]));
     assert_eq!(
         cfg.target_url,
-        osmem().url(),
+        engine().url(),
         "TARGET_ES_URL defaults to ES_URL"
     );
     assert_eq!(cfg.target_index, "{table}-copy");
@@ -245,7 +253,7 @@ async fn es_to_es_copies_documents_as_they_are() {
 async fn custom_csv_source_feeds_the_es_sink() {
     let index = unique_name("ex-csv");
     let cfg = custom_connector::Config::from_lookup(env(&[
-        ("ES_URL", osmem().url()),
+        ("ES_URL", engine().url()),
         ("ES_INDEX", index.clone()),
     ]));
     assert!(cfg.csv_file.ends_with("examples/data/products.csv"));
@@ -313,5 +321,218 @@ async fn csv_source_resumes_after_its_checkpoint_and_names_bad_lines() {
         msg.contains("bad.csv:3") && msg.contains("column qty"),
         "{msg}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The quickstart shop's tables that the `denormalized` example reads, with tags.
+fn seed_documents_shop(db: &str) {
+    mariadb().exec(&format!(
+        "USE `{db}`;
+         CREATE TABLE customers (id INT UNSIGNED PRIMARY KEY, name VARCHAR(100) NOT NULL, country CHAR(2) NOT NULL);
+         CREATE TABLE products (id INT UNSIGNED PRIMARY KEY, sku VARCHAR(32) NOT NULL, name VARCHAR(200) NOT NULL,
+           category ENUM('coffee', 'tea', 'gifts') NOT NULL);
+         CREATE TABLE orders (id INT UNSIGNED PRIMARY KEY, customer_id INT UNSIGNED NOT NULL, status VARCHAR(16) NOT NULL);
+         CREATE TABLE order_items (order_id INT UNSIGNED NOT NULL, line_no TINYINT UNSIGNED NOT NULL,
+           product_id INT UNSIGNED NOT NULL, quantity SMALLINT NOT NULL, unit_price DECIMAL(10,2) NOT NULL,
+           discount DECIMAL(4,2) NOT NULL, PRIMARY KEY (order_id, line_no), KEY (product_id));
+         CREATE TABLE tags (id INT UNSIGNED PRIMARY KEY, name VARCHAR(32) NOT NULL);
+         CREATE TABLE product_tags (product_id INT UNSIGNED NOT NULL, tag_id INT UNSIGNED NOT NULL,
+           PRIMARY KEY (product_id, tag_id), KEY (tag_id));
+         INSERT INTO customers SELECT seq, CONCAT('Zoë ', seq), ELT(seq % 3 + 1, 'DE', 'SE', 'JP') FROM seq_1_to_50;
+         INSERT INTO products SELECT seq, CONCAT('SKU-', seq), CONCAT('Café #', seq), ELT(seq % 3 + 1, 'coffee', 'tea', 'gifts') FROM seq_1_to_20;
+         INSERT INTO orders SELECT seq, seq % 50 + 1, 'paid' FROM seq_1_to_300;
+         INSERT INTO order_items SELECT o.seq, l.seq, (o.seq * 31 + l.seq * 17) % 20 + 1, l.seq, 9.99, 0.00
+           FROM seq_1_to_300 o JOIN seq_1_to_3 l ON l.seq <= 1 + o.seq % 3;
+         INSERT INTO tags VALUES (1, 'organic'), (2, 'fair-trade'), (3, 'new');
+         INSERT INTO product_tags SELECT p.seq, t.seq FROM seq_1_to_20 p JOIN seq_1_to_3 t WHERE (p.seq + t.seq) % 2 = 0;"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denormalized_builds_orders_and_follows_a_shared_row() {
+    let db = mariadb().create_database("ex_docs");
+    seed_documents_shop(&db);
+    let prefix = unique_name("ex-docs");
+    let cfg = denormalized::Config::from_lookup(env(&[
+        ("MYSQL_URL", mariadb().url()),
+        ("MYSQL_DB", db.clone()),
+        ("ES_URL", engine().url()),
+        ("ES_INDEX", format!("{prefix}-{{table}}")),
+        ("STREAM_SECONDS", "5".into()),
+    ]));
+    // A product renamed once the copy is done, while the example streams (for 5 s after the
+    // copy, from a position taken before it): every order holding it follows. (Renaming at
+    // a fixed time could come before that position on a loaded machine: then the copy had it
+    // and the stream had nothing to rebuild.)
+    let d = db.clone();
+    let index = format!("{prefix}-orders");
+    let renamer = std::thread::spawn(move || {
+        let copied = || {
+            let r = engine().request("POST", &format!("/{index}/_refresh"), None);
+            r.status == 200 && es_count(&index) == 300
+        };
+        let started = std::time::Instant::now();
+        while !copied() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(300),
+                "the copy did not end"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        mariadb().exec(&format!(
+            "UPDATE `{d}`.products SET name = 'Decaf' WHERE id = 3"
+        ));
+    });
+    let report = denormalized::run(&cfg).await.expect("denormalized");
+    renamer.join().unwrap();
+    denormalized::print_report(&report);
+    assert_eq!(report.copy.written, 300);
+    assert!(report.rebuilt > 0, "the rename reached some orders");
+    let index = format!("{prefix}-orders");
+    assert_eq!(es_count(&index), 300);
+    let holder = row(&format!(
+        "SELECT MIN(order_id) FROM `{db}`.order_items WHERE product_id = 3"
+    ))[0]
+        .clone();
+    let doc = es_source(&index, &holder);
+    let items = doc["items"].as_array().expect("items");
+    let line = items
+        .iter()
+        .find(|i| i["product"]["id"] == json!(3))
+        .expect("the line of product 3");
+    assert_eq!(line["product"]["name"], json!("Decaf"), "{doc}");
+    assert_eq!(line["product"]["tags"], json!(["organic", "new"]), "{doc}");
+    assert_eq!(
+        doc["customer"]["name"]
+            .as_str()
+            .map(|s| s.starts_with("Zoë")),
+        Some(true)
+    );
+}
+
+/// Waits (up to a minute) until `done` holds.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+fn es_has(index: &str, id: &str) -> Option<Json> {
+    let r = engine().request("GET", &format!("/{index}/_doc/{id}"), None);
+    (r.status == 200).then(|| r.json()["_source"].clone())
+}
+
+/// Runs the example until every snapshot unit is done and `check` holds, then stops it.
+async fn run_cdc_until(
+    cfg: &cdc_mysql_to_es::Config,
+    snapshots: &[String],
+    changes: &str,
+    mut check: impl FnMut() -> bool,
+) -> datatrace::JobReport {
+    let stop = datatrace::CancellationToken::new();
+    let (tx, mut rx) = datatrace::progress_channel(4096);
+    let run = {
+        let stop = stop.clone();
+        let cfg = cfg.clone();
+        tokio::spawn(async move { cdc_mysql_to_es::run(&cfg, stop, Some(tx)).await })
+    };
+    let mut done: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !snapshots.iter().all(|s| done.contains(s)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "snapshots not done: {done:?}"
+        );
+        match tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv()).await {
+            Ok(Ok(e)) => {
+                if let datatrace::ProgressKind::State { state, error } = &e.kind {
+                    assert!(error.is_none(), "{}: {error:?}", e.unit);
+                    if *state == datatrace::UnitState::Done {
+                        done.push(e.unit.to_string());
+                    }
+                }
+            }
+            Ok(Err(_)) | Err(_) => assert!(!run.is_finished(), "the run ended early"),
+        }
+    }
+    mariadb().exec(changes);
+    eventually("the stream's changes in the index", &mut check).await;
+    stop.cancel();
+    run.await.expect("join").expect("cdc_mysql_to_es")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_mysql_to_es_copies_then_follows_changes() {
+    let db = mariadb().create_database("ex_cdc");
+    seed_shop(&db);
+    let prefix = unique_name("ex-cdc");
+    let dir = std::env::temp_dir().join(unique_name("ex_cdc_checkpoints"));
+    let server_id = 20_000 + std::process::id() % 20_000;
+    let cfg = cdc_mysql_to_es::Config::from_lookup(env(&[
+        ("MYSQL_URL", mariadb().url()),
+        ("MYSQL_DB", db.clone()),
+        ("ES_URL", engine().url()),
+        ("ES_INDEX", format!("{prefix}-{{table}}")),
+        ("CHECKPOINT_DIR", dir.display().to_string()),
+        ("SERVER_ID", server_id.to_string()),
+    ]));
+    let customers = format!("{prefix}-customers");
+    let orders = format!("{prefix}-orders");
+    let units = [format!("{db}.customers"), format!("{db}.orders")];
+
+    // First run: the copies, then changes made while it streams.
+    let report = run_cdc_until(
+        &cfg,
+        &units,
+        &format!(
+            "USE `{db}`;
+             INSERT INTO customers (id, name, balance) VALUES (501, 'Neu Kundin', 3.50);
+             UPDATE customers SET name = 'Umbenannt', balance = 99.99 WHERE id = 42;
+             DELETE FROM orders WHERE id = 7;"
+        ),
+        || {
+            es_count(&customers) == 501
+                && es_has(&customers, "42").is_some_and(|d| d["name"] == json!("Umbenannt"))
+                && es_has(&orders, "7").is_none()
+        },
+    )
+    .await;
+    let state = |r: &datatrace::JobReport, unit: &str| {
+        r.units.iter().find(|u| u.unit == unit).map(|u| u.state)
+    };
+    assert_eq!(state(&report, &units[0]), Some(datatrace::UnitState::Done));
+    assert_eq!(state(&report, &units[1]), Some(datatrace::UnitState::Done));
+    // The stream never ends on its own: stopped, it resumes on the next run.
+    assert_eq!(
+        state(&report, "binlog"),
+        Some(datatrace::UnitState::Running)
+    );
+    assert_eq!(es_count(&orders), 299);
+    let doc = es_source(&customers, "501");
+    assert_eq!(doc["name"], json!("Neu Kundin"));
+    assert_eq!(doc["balance"].as_f64(), Some(3.5));
+
+    // Second run: the copies are not made again; the stream continues from its checkpoint.
+    let report = run_cdc_until(
+        &cfg,
+        &[],
+        &format!("USE `{db}`; UPDATE orders SET total = 1.23 WHERE id = 8;"),
+        || es_has(&orders, "8").is_some_and(|d| d["total"].as_f64() == Some(1.23)),
+    )
+    .await;
+    for u in &units {
+        let r = report.units.iter().find(|x| &x.unit == u).unwrap();
+        assert_eq!(
+            r.report.as_ref().map(|r| r.status),
+            Some(datatrace::RunStatus::AlreadyDone),
+            "{u} copied again"
+        );
+    }
+    assert_eq!(es_count(&customers), 501);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use crate::damaged::DamagedCheckpoint;
 use crate::error::{Error, Result};
 use crate::record::Position;
 use crate::source::Part;
@@ -224,7 +225,16 @@ fn write_atomic_blocking(path: &Path, data: &[u8]) -> Result<()> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    // Checkpoints and dead letters hold keys and row values: owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&tmp)
         .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
     f.write_all(data)
         .and_then(|_| f.sync_data())

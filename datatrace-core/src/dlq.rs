@@ -91,7 +91,7 @@ pub async fn replay(
                 Outcome::Written => report.written += 1,
                 Outcome::Rejected(why) | Outcome::Retryable(why) => {
                     entry.attempts += 1;
-                    entry.error = why;
+                    entry.error = why.into();
                     entry.time = Timestamp::now();
                     keep.push(entry);
                     report.failed += 1;
@@ -179,9 +179,12 @@ impl DeadLetterQueue for FileDeadLetterQueue {
                 .await
                 .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
-        let mut f = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        let mut opts = tokio::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        // Full row values: readable by the owner only.
+        #[cfg(unix)]
+        opts.mode(0o600);
+        let mut f = opts
             .open(&self.path)
             .await
             .map_err(|e| Error::io(ctx(), e))?;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::cause::Cause;
 use crate::checkpoint::{CheckpointStore, MemoryCheckpointStore, UnitState};
 use crate::dlq::DeadLetterQueue;
 use crate::error::Result;
@@ -54,6 +55,20 @@ pub struct UnitResult {
     pub report: Option<RunReport>,
     /// The error, for failed units.
     pub error: Option<String>,
+    /// The error itself, for failed units: its source chain leads to the connector's typed
+    /// error (find it with [`Cause::downcast_ref`] on the links of the chain, or
+    /// [`crate::Error::find_source`] on [`UnitResult::failure`]). Not serialized.
+    #[serde(skip)]
+    pub cause: Option<Cause>,
+}
+
+impl UnitResult {
+    /// The run's error, for failed units.
+    pub fn failure(&self) -> Option<&crate::Error> {
+        self.cause
+            .as_ref()
+            .and_then(|c| c.downcast_ref::<crate::Error>())
+    }
 }
 
 /// What a job run did.
@@ -189,7 +204,7 @@ impl Job {
         // Units start strictly in the order they were added: a permit is taken here, before
         // the unit's task is spawned. (A unit that waits for earlier ones, like a change stream
         // waiting for its snapshots, can then never take the last slot from them.)
-        let sem = Arc::new(Semaphore::new(self.concurrency));
+        let sem = Arc::new(Semaphore::new(self.concurrency.min(Semaphore::MAX_PERMITS)));
         let mut handles = Vec::new();
         for spec in self.units {
             let cancel = self.cancel.clone();
@@ -213,50 +228,71 @@ impl Job {
             let store = self.checkpoints.clone();
             let job = self.name.clone();
             let name = spec.name;
-            handles.push(tokio::spawn(async move {
-                let Some(_permit) = permit.filter(|_| !cancel.is_cancelled()) else {
-                    let state = store
-                        .load(&job, &name)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map_or(UnitState::Pending, |c| c.state);
-                    return UnitResult {
-                        unit: name,
-                        state,
-                        report: None,
-                        error: None,
-                    };
-                };
-                match pipeline.run().await {
-                    Ok(report) => UnitResult {
-                        unit: name,
-                        state: match report.status {
-                            RunStatus::Completed | RunStatus::AlreadyDone => UnitState::Done,
-                            RunStatus::Stopped => UnitState::Running,
-                        },
-                        report: Some(report),
-                        error: None,
-                    },
-                    Err(e) => UnitResult {
-                        unit: name,
-                        state: UnitState::Failed,
-                        report: None,
-                        error: Some(e.to_string()),
-                    },
-                }
-            }));
+            let run = run_unit(pipeline, permit, cancel, store, job, name.clone());
+            handles.push((name, tokio::spawn(run)));
         }
         let mut units = Vec::with_capacity(handles.len());
-        for h in handles {
-            units.push(h.await.map_err(|e| {
-                crate::Error::Config(format!("job {}: a unit task panicked: {e}", self.name))
-            })?);
+        for (name, h) in handles {
+            // A panic escaping a unit's run fails that unit, never the job's other units.
+            units.push(h.await.unwrap_or_else(|e| panicked(name, e)));
         }
         Ok(JobReport {
             job: self.name,
             units,
             duration: started.elapsed(),
         })
+    }
+}
+
+/// Runs one unit once it holds its slot (`permit`); a unit that got none (the job was
+/// stopped first) reports the state its checkpoint holds.
+async fn run_unit(
+    pipeline: Pipeline,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    cancel: CancellationToken,
+    store: Arc<dyn CheckpointStore>,
+    job: String,
+    name: String,
+) -> UnitResult {
+    let result = |state, report, error: Option<crate::Error>| UnitResult {
+        unit: name.clone(),
+        state,
+        report,
+        error: error.as_ref().map(|e| e.to_string()),
+        cause: error.map(Cause::new),
+    };
+    let Some(_permit) = permit.filter(|_| !cancel.is_cancelled()) else {
+        let cp = store.load(&job, &name).await.ok().flatten();
+        return result(cp.map_or(UnitState::Pending, |c| c.state), None, None);
+    };
+    match pipeline.run().await {
+        Ok(report) => {
+            let state = match report.status {
+                RunStatus::Completed | RunStatus::AlreadyDone => UnitState::Done,
+                RunStatus::Stopped => UnitState::Running,
+            };
+            result(state, Some(report), None)
+        }
+        Err(e) => result(UnitState::Failed, None, Some(e)),
+    }
+}
+
+/// A panic escaping a unit's run fails that unit, never the job's other units.
+fn panicked(unit: String, e: tokio::task::JoinError) -> UnitResult {
+    let message = match e.try_into_panic() {
+        Ok(p) => crate::runner::panic_message(&*p),
+        Err(e) => e.to_string(),
+    };
+    let e = crate::Error::Panicked {
+        unit: unit.clone(),
+        task: "unit run",
+        message,
+    };
+    UnitResult {
+        unit,
+        state: UnitState::Failed,
+        report: None,
+        error: Some(e.to_string()),
+        cause: Some(Cause::new(e)),
     }
 }

@@ -65,37 +65,54 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod builtin;
+pub mod cause;
 pub mod checkpoint;
+mod damaged;
 pub mod decimal;
 pub mod dlq;
+pub mod doc_id;
 pub mod error;
 pub mod job;
+pub mod lag;
 pub mod pattern;
 pub mod progress;
 pub mod record;
+pub mod retry;
 pub mod runner;
 pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod table_change;
+pub mod template;
 pub mod temporal;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod transform;
 pub mod transforms;
 pub mod value;
 
+/// The attribute macro for implementing [`Source`], [`Sink`], [`CheckpointStore`] and the
+/// other async traits (re-exported so connector authors need no dependency of their own).
+pub use async_trait::async_trait;
+pub use builtin::{DiscardSink, GeneratorSource};
+pub use cause::Cause;
 pub use checkpoint::{
-    CheckpointStore, FileCheckpointStore, MemoryCheckpointStore, PartState, UnitCheckpoint,
-    UnitState,
+    CheckpointStore, DamagedCheckpoint, FileCheckpointStore, MemoryCheckpointStore, PartState,
+    UnitCheckpoint, UnitState,
 };
 pub use decimal::Decimal;
 pub use dlq::{DeadLetter, DeadLetterQueue, FileDeadLetterQueue, MemoryDeadLetterQueue};
 pub use error::{BoxError, Error, Result};
 pub use job::{Job, JobReport, UnitResult, UnitSpec};
-pub use progress::{progress_channel, ProgressEvent, ProgressKind, ProgressSender, UnitProgress};
+pub use progress::{
+    progress_channel, PartitionLag, ProgressEvent, ProgressKind, ProgressSender, UnitProgress,
+};
 pub use record::{Batch, Op, Position, Record};
+pub use retry::{Retry, RetryEnd, RetryPolicy};
 pub use runner::{
-    ErrorPolicy, Pipeline, PipelineConfig, RateLimit, RetryPolicy, RunReport, RunStatus,
+    auto_parallelism, ErrorPolicy, Pipeline, PipelineConfig, RateLimit, RunReport, RunStatus,
+    DEFAULT_MAX_BATCH_BYTES,
 };
 pub use schema::{Column, DataType, Schema, SchemaRef};
 pub use sink::{Outcome, PrepareContext, Sink, SinkError};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::checkpoint::UnitState;
+pub use crate::lag::PartitionLag;
 
 /// A snapshot of a unit's counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -33,6 +34,19 @@ pub struct UnitProgress {
     pub lag_ms: Option<i64>,
     /// Milliseconds since the unit started.
     pub elapsed_ms: u64,
+    /// Seconds until the source may discard data the unit still has to read, at least (a
+    /// MySQL change stream: until the binlog at its position may be purged); `None` when
+    /// nothing is at risk or the source cannot tell. See [`crate::Source::retention_secs`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_secs: Option<i64>,
+    /// The first record rejected in this run (skipped or dead-lettered): its key and the
+    /// reason, so a run with rejects can say why without reading the dead letters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_rejection: Option<String>,
+    /// How far behind each partition of a partitioned source is (a Kafka consumer's
+    /// assigned partitions); empty for other sources. See [`crate::Source::partition_lag`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<PartitionLag>,
 }
 
 /// What happened.
@@ -83,6 +97,7 @@ pub(crate) struct Counters {
     pub retried: AtomicU64,
     pub bytes: AtomicU64,
     pub last_ts_ms: AtomicI64,
+    pub first_rejection: std::sync::OnceLock<String>,
     pub started: Instant,
 }
 
@@ -97,6 +112,7 @@ impl Counters {
             retried: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             last_ts_ms: AtomicI64::new(i64::MIN),
+            first_rejection: std::sync::OnceLock::new(),
             started: Instant::now(),
         })
     }
@@ -126,6 +142,9 @@ impl Counters {
                 }
             }),
             elapsed_ms: self.started.elapsed().as_millis() as u64,
+            retention_secs: None,
+            first_rejection: self.first_rejection.get().cloned(),
+            partitions: Vec::new(),
         }
     }
 }

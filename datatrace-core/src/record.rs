@@ -4,8 +4,10 @@ use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::damaged::DamagedCheckpoint;
 use crate::schema::Schema;
 use crate::value::Value;
 
@@ -50,6 +52,37 @@ impl Position {
             ordinal: None,
             ts_ms: None,
         }
+    }
+
+    /// A position whose state is `state` (a source's own type, stored as JSON).
+    pub fn of(state: &impl Serialize) -> Self {
+        Position::new(serde_json::to_value(state).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The state read back as the source's type; a [`DamagedCheckpoint`] naming `part` and
+    /// `expected` (what the source resumes from, for the message) when it is not one.
+    ///
+    /// ```
+    /// use datatrace_core::Position;
+    /// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    /// struct After { read: u64 }
+    /// let p = Position::of(&After { read: 500 });
+    /// assert_eq!(p.state_as::<After>("slice-0", "a scroll position").unwrap(), After { read: 500 });
+    /// assert!(Position::new(serde_json::json!({"after": [1]})).state_as::<After>("slice-0", "a scroll position").is_err());
+    /// ```
+    pub fn state_as<T: DeserializeOwned>(
+        &self,
+        part: &str,
+        expected: &str,
+    ) -> Result<T, DamagedCheckpoint> {
+        T::deserialize(&self.state).map_err(|e| {
+            DamagedCheckpoint::new(
+                format!("the resume position of part {part}"),
+                &self.state,
+                expected,
+                e,
+            )
+        })
     }
 }
 
@@ -103,7 +136,7 @@ impl Record {
     }
 
     /// The primary key values, in key order (empty when the schema has no key).
-    pub fn key(&self) -> impl Iterator<Item = &Value> + '_ {
+    pub fn key(&self) -> impl ExactSizeIterator<Item = &Value> + '_ {
         self.schema
             .primary_key()
             .iter()
@@ -140,19 +173,74 @@ impl Record {
         out
     }
 
-    /// A stable hash of the primary key (of the whole row when there is no key), used to send
-    /// all changes of one key to the same sink worker.
+    /// The document id of the record's key ([`crate::doc_id`]: plain for one key column,
+    /// escaped parts joined by `separator` for several): injective, and decodable back into
+    /// the key with the key columns' types.
+    pub fn doc_id(&self, separator: &str) -> Result<String, crate::doc_id::DocIdError> {
+        // A key that is the id column of an index read (`_id`) is an id already.
+        if let [i] = self.schema.primary_key() {
+            if self.schema.columns()[*i].name == crate::doc_id::ID_COLUMN {
+                if let Some(Value::String(id)) = self.values.get(*i) {
+                    return Ok(id.clone());
+                }
+            }
+        }
+        crate::doc_id::encode_iter(self.key(), separator)
+    }
+
+    /// The document id of the before-image's key (updates), when there is one.
+    pub fn before_doc_id(
+        &self,
+        separator: &str,
+    ) -> Option<Result<String, crate::doc_id::DocIdError>> {
+        let before = self.before.as_ref()?;
+        if let [i] = self.schema.primary_key() {
+            if self.schema.columns()[*i].name == crate::doc_id::ID_COLUMN {
+                if let Some(Value::String(id)) = before.get(*i) {
+                    return Some(Ok(id.clone()));
+                }
+            }
+        }
+        let key = self
+            .schema
+            .primary_key()
+            .iter()
+            .map(move |&i| before.get(i).unwrap_or(&Value::Null));
+        Some(crate::doc_id::encode_iter(key, separator))
+    }
+
+    /// Whether this is an update whose before-image has another key than its after-image
+    /// (the row moved to a new key: the old one must be deleted).
+    pub fn changes_key(&self) -> bool {
+        match (&self.before, self.op) {
+            (Some(b), Op::Update) if self.has_key() => self
+                .schema
+                .primary_key()
+                .iter()
+                .any(|&i| b.get(i) != self.values.get(i)),
+            _ => false,
+        }
+    }
+
+    /// A stable hash of the table and primary key (of the table alone when it has no key),
+    /// used to send all changes of one key (of a keyless table: of the table) to the same
+    /// sink worker.
     pub fn key_hash(&self) -> u64 {
+        self.hash_of(&self.values)
+    }
+
+    /// The [`Record::key_hash`] of the before-image (updates that have one).
+    pub fn before_key_hash(&self) -> Option<u64> {
+        self.before.as_ref().map(|b| self.hash_of(b))
+    }
+
+    fn hash_of(&self, values: &[Value]) -> u64 {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.schema.name().hash(&mut h);
-        if self.has_key() {
-            for v in self.key() {
-                hash_value(v, &mut h);
-            }
-        } else {
-            for v in &self.values {
-                hash_value(v, &mut h);
-            }
+        // Rows without a key are found by their values, which an update changes: every
+        // change of such a table goes to one worker, in order.
+        for &i in self.schema.primary_key() {
+            hash_value(values.get(i).unwrap_or(&Value::Null), &mut h);
         }
         h.finish()
     }

@@ -249,7 +249,17 @@ impl Schema {
             None => self.name.clone(),
         }
     }
-    /// The columns in order.
+    /// The same schema with nullability changed: `nullable(i, column)` says whether column
+    /// `i` may hold NULLs (names, types and keys stay as they are).
+    pub fn with_nullability(&self, mut nullable: impl FnMut(usize, &Column) -> bool) -> Schema {
+        let mut s = self.clone();
+        for (i, c) in s.columns.iter_mut().enumerate() {
+            c.nullable = nullable(i, &self.columns[i]);
+        }
+        s
+    }
+
+    /// The columns, in order.
     pub fn columns(&self) -> &[Column] {
         &self.columns
     }

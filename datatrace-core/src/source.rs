@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::damaged::DamagedCheckpoint;
 use crate::error::{BoxError, Result};
 use crate::record::{Position, Record};
 use crate::schema::Schema;
@@ -30,6 +32,38 @@ impl Part {
             id: "all".into(),
             spec: serde_json::Value::Null,
         }
+    }
+
+    /// A part whose spec is `spec` (a source's own type, stored as JSON in checkpoints).
+    pub fn with_spec(id: impl Into<String>, spec: &impl Serialize) -> Self {
+        Part {
+            id: id.into(),
+            spec: serde_json::to_value(spec).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// The spec read back as the source's type; a [`DamagedCheckpoint`] naming the part and
+    /// `expected` (what the source reads, for the message) when it is not one.
+    ///
+    /// ```
+    /// use datatrace_core::Part;
+    /// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    /// struct Slice { slice: u64, max: u64 }
+    /// let part = Part::with_spec("slice-1", &Slice { slice: 1, max: 4 });
+    /// assert_eq!(part.spec_as::<Slice>("a slice").unwrap(), Slice { slice: 1, max: 4 });
+    /// let damaged = Part { id: "slice-1".into(), spec: serde_json::json!({"slise": 1}) };
+    /// let e = damaged.spec_as::<Slice>("a slice").unwrap_err();
+    /// assert!(e.to_string().contains("part slice-1"));
+    /// ```
+    pub fn spec_as<T: DeserializeOwned>(&self, expected: &str) -> Result<T, DamagedCheckpoint> {
+        T::deserialize(&self.spec).map_err(|e| {
+            DamagedCheckpoint::new(
+                format!("the spec of part {}", self.id),
+                &self.spec,
+                expected,
+                e,
+            )
+        })
     }
 }
 
@@ -84,6 +118,41 @@ pub trait Source: Send + Sync {
         None
     }
 
+    /// Seconds until the source may discard data this unit still has to read, at least: a
+    /// MySQL change stream's time until the binlog at its position may be purged (a Kafka
+    /// topic's retention would be another). `None` (the default) when nothing is at risk or
+    /// the source cannot tell. Sampled with every progress event (it must be cheap: sources
+    /// compute it in the background).
+    fn retention_secs(&self) -> Option<i64> {
+        None
+    }
+
+    /// Whether reading from a checkpoint continues exactly after it (the default). A source
+    /// that reads its unit again from the start whatever the checkpoint (a table without a
+    /// key, read in one scan) says `false`: the runner then prepares the sink as for a
+    /// fresh copy (`PrepareContext::resumed` is false), so a sink that cannot overwrite
+    /// rows by key empties its target first instead of duplicating them.
+    fn resumes_exactly(&self) -> bool {
+        true
+    }
+
+    /// Whether its records must be written in the order they were read: a change stream's
+    /// must (the default), a snapshot's rows of distinct keys need not. With
+    /// `read_parallelism = 0` and `sink_concurrency = 0` (auto, the defaults) an ordered unit
+    /// gets one reader and one writer (several writers with `partition_by_key`, which keeps
+    /// each key's order), an unordered one several of each.
+    fn ordered(&self) -> bool {
+        true
+    }
+
+    /// How far behind each partition this unit reads is, for partitioned sources (a Kafka
+    /// consumer: each assigned partition's end, the offset committed behind written records,
+    /// and the difference). Empty (the default) for other sources. Sampled with every
+    /// progress event: it must be cheap (no broker round trip).
+    fn partition_lag(&self) -> Vec<crate::lag::PartitionLag> {
+        Vec::new()
+    }
+
     /// Reads `part` from just after `from` (from its start when `None`) into `out`, until the
     /// part is done or [`Emitter::emit`] reports that the pipeline stopped.
     ///
@@ -91,6 +160,17 @@ pub trait Source: Send + Sync {
     /// transaction); the runner commits such a position once every record emitted before it
     /// has been written.
     async fn read(&self, part: &Part, from: Option<Position>, out: &mut Emitter) -> Result<()>;
+
+    /// Told, in order, each position of `part` (declared with [`Emitter::checkpoint`]) once
+    /// every record emitted before it has been written, as soon as that is so (before the
+    /// checkpoint store saves it, which happens at most every `checkpoint_interval`).
+    ///
+    /// Sources whose positions live in the system they read from, rather than in the
+    /// pipeline's checkpoint store, record them here: a Kafka consumer commits its offsets
+    /// only behind acknowledged writes this way. The default does nothing.
+    async fn acknowledged(&self, part: &Part, position: &Position) {
+        let _ = (part, position);
+    }
 }
 
 /// The emitter's answer when the pipeline no longer takes records: it was cancelled or a
@@ -104,6 +184,9 @@ impl From<Stopped> for crate::Error {
         crate::Error::Cancelled
     }
 }
+
+/// Records a chunk makes room for up front, at most.
+const PREALLOCATE: usize = 4096;
 
 /// What a source part sends down the pipeline.
 #[derive(Debug)]
@@ -123,6 +206,9 @@ pub(crate) enum SourceMsg {
 pub struct Emitter {
     part: usize,
     chunk: usize,
+    /// A chunk is also sent once its records' estimated size reaches this.
+    max_bytes: usize,
+    bytes: usize,
     buf: Vec<Record>,
     tx: mpsc::Sender<SourceMsg>,
     cancel: CancellationToken,
@@ -138,10 +224,20 @@ impl Emitter {
         Emitter {
             part,
             chunk: chunk.max(1),
-            buf: Vec::with_capacity(chunk.max(1)),
+            max_bytes: usize::MAX,
+            bytes: 0,
+            // Never preallocated from the configured size: chunks grow as records come.
+            buf: Vec::with_capacity(chunk.clamp(1, PREALLOCATE)),
             tx,
             cancel,
         }
+    }
+
+    /// The same, also sending a chunk once its records' estimated size reaches `max_bytes`
+    /// (wide rows make chunks of fewer records).
+    pub(crate) fn with_max_bytes(mut self, max_bytes: Option<usize>) -> Self {
+        self.max_bytes = max_bytes.unwrap_or(usize::MAX).max(1);
+        self
     }
 
     /// A stand-alone emitter and the receiving end of its channel, for testing a source
@@ -157,8 +253,11 @@ impl Emitter {
     /// Adds a record; sends a chunk when it is full. Returns [`Stopped`] once the pipeline is
     /// cancelled or failed: the source should then return.
     pub async fn emit(&mut self, record: Record) -> Result<(), Stopped> {
+        if self.max_bytes != usize::MAX {
+            self.bytes = self.bytes.saturating_add(record.approx_size());
+        }
         self.buf.push(record);
-        if self.buf.len() >= self.chunk {
+        if self.buf.len() >= self.chunk || self.bytes >= self.max_bytes {
             self.flush().await?;
         }
         Ok(())
@@ -173,7 +272,11 @@ impl Emitter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk));
+        self.bytes = 0;
+        let chunk = std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(self.chunk.min(PREALLOCATE)),
+        );
         self.send(SourceMsg::Records(chunk)).await
     }
 
@@ -252,4 +355,42 @@ impl EmitterReceiver {
 /// Turns any error into the boxed form that [`crate::Error::source`] takes.
 pub fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> BoxError {
     Box::new(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Column, DataType, Op, Value};
+
+    #[tokio::test]
+    async fn chunks_close_on_bytes_too() {
+        let schema = Arc::new(Schema::new("t", vec![Column::new("s", DataType::String)]));
+        let (tx, rx) = mpsc::channel(100);
+        let mut e =
+            Emitter::new(0, 1000, tx, CancellationToken::new()).with_max_bytes(Some(50_000));
+        let wide = Record::new(
+            Op::Read,
+            schema.clone(),
+            vec![Value::String("x".repeat(10_000))],
+        );
+        let size = wide.approx_size();
+        for _ in 0..30 {
+            e.emit(wide.clone()).await.unwrap();
+        }
+        e.flush().await.unwrap();
+        drop(e);
+        let mut r = EmitterReceiver { rx };
+        let mut chunks = Vec::new();
+        while let Some(Emitted::Records(c)) = r.recv().await {
+            chunks.push(c.len());
+        }
+        assert_eq!(chunks.iter().sum::<usize>(), 30);
+        // 1,000 records by count; by bytes, a chunk closes at the record reaching 50,000.
+        let most = 50_000usize.div_ceil(size);
+        assert!(
+            chunks.iter().all(|&n| n <= most),
+            "{chunks:?} (at most {most})"
+        );
+        assert!(chunks.len() >= 30 / most, "{chunks:?}");
+    }
 }

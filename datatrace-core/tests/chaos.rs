@@ -95,7 +95,7 @@ impl Sink for FlakySink {
                 let id = id_of(r);
                 if is_poison(id) {
                     ledger.rejected.insert(id);
-                    Outcome::Rejected(format!("value out of range for id {id} (injected)"))
+                    Outcome::Rejected(format!("value out of range for id {id} (injected)").into())
                 } else if d < 8 {
                     Outcome::Retryable("429 too many requests (injected)".into())
                 } else {
@@ -183,11 +183,7 @@ async fn run_until_done(seed: u64, policy: ErrorPolicy, max_runs: u32) -> Outcom
         read_parallelism: 1 + rng.usize(0..3),
         sink_concurrency: 1 + rng.usize(0..4),
         partition_by_key: rng.bool(),
-        retry: RetryPolicy {
-            max_attempts: 1000,
-            initial_backoff: Duration::from_micros(200),
-            max_backoff: Duration::from_millis(2),
-        },
+        retry: RetryPolicy::new(1000, Duration::from_micros(200), Duration::from_millis(2)),
         error_policy: policy,
         checkpoint_interval: Duration::ZERO,
         ..Default::default()
@@ -303,11 +299,7 @@ async fn failed_unit_is_marked_failed_with_its_error() {
     let err = Pipeline::new("items", Arc::new(MemorySource::new(records())), sink)
         .checkpoints(store.clone())
         .config(PipelineConfig {
-            retry: RetryPolicy {
-                max_attempts: 100,
-                initial_backoff: Duration::from_micros(100),
-                max_backoff: Duration::from_millis(1),
-            },
+            retry: RetryPolicy::new(100, Duration::from_micros(100), Duration::from_millis(1)),
             ..Default::default()
         })
         .run()

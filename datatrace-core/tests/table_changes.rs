@@ -91,7 +91,7 @@ impl Sink for LogSink {
 
     async fn table_change(&self, change: &TableChange) -> Result<(), SinkError> {
         if self.refuse {
-            return Err(SinkError::Fatal(format!("{change}: refused")));
+            return Err(SinkError::Fatal(format!("{change}: refused").into()));
         }
         if self.change_failures.load(Ordering::SeqCst) > 0 {
             self.change_failures.fetch_sub(1, Ordering::SeqCst);
@@ -108,11 +108,7 @@ fn config() -> PipelineConfig {
         batch_size: 3,
         sink_concurrency: 4,
         partition_by_key: true,
-        retry: RetryPolicy {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(5),
-        },
+        retry: RetryPolicy::new(5, Duration::from_millis(1), Duration::from_millis(5)),
         ..Default::default()
     }
 }

@@ -8,31 +8,27 @@
 //! serialization, HTTP, answer parsing. The endpoint parses every request fully (see
 //! `datatrace_testkit::bulk`); its CPU is printed separately.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datatrace_core::testing::{DiscardSink, GeneratorSource};
 use datatrace_core::{Pipeline, PipelineConfig};
 use datatrace_es::{ConnectionConfig, EsSink, EsSource, SinkConfig, SourceConfig};
+use datatrace_testkit::{child, procstat};
 
 const CHILD: &str = "DT_BULK_ENDPOINT_CHILD";
 
 fn main() {
     if std::env::var_os(CHILD).is_some() {
         let ep = datatrace_testkit::bulk::BulkEndpoint::with_corpus(1_000_000, 1000);
-        println!("{}", ep.url());
-        // Serve until the parent closes stdin.
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-        return;
+        return child::serve_bulk_endpoint(ep);
     }
     let rows: u64 = std::env::var("BENCH_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(500_000);
-    let (mut child, url) = spawn_endpoint();
+    let (mut child, url) = child::spawn_line(CHILD, "1");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -131,7 +127,8 @@ fn doc_size() -> usize {
     let r = GeneratorSource::new(1, 8, 450).row(0);
     let mut buf = Vec::new();
     let plan = datatrace_es::bulk::DocPlan::new(&r.schema, &Default::default());
-    plan.write_doc(&mut buf, &r.schema, &r.values, true);
+    plan.write_doc(&mut buf, &r.schema, &r.values, true)
+        .unwrap();
     buf.len()
 }
 
@@ -146,41 +143,6 @@ fn config(inflight: usize) -> PipelineConfig {
     }
 }
 
-fn spawn_endpoint() -> (Child, String) {
-    let exe = std::env::current_exe().expect("current exe");
-    let mut child = Command::new(exe)
-        .env(CHILD, "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the endpoint");
-    let out = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(out)
-        .read_line(&mut line)
-        .expect("endpoint url");
-    (child, line.trim().to_string())
-}
-
-/// CPU seconds (user + system) of a process from /proc/PID/stat.
-fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-fn peak_rss_mb() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 struct Measure {
     t: Instant,
     cpu: f64,
@@ -191,15 +153,15 @@ impl Measure {
     fn start(child: &Child) -> Measure {
         Measure {
             t: Instant::now(),
-            cpu: cpu_secs("self"),
-            child_cpu: cpu_secs(&child.id().to_string()),
+            cpu: procstat::cpu_secs("self"),
+            child_cpu: procstat::cpu_secs(&child.id().to_string()),
         }
     }
 
     fn print(&self, name: &str, docs: u64, bytes: u64, child: &Child) {
         let secs = self.t.elapsed().as_secs_f64();
-        let cpu = cpu_secs("self") - self.cpu;
-        let ccpu = cpu_secs(&child.id().to_string()) - self.child_cpu;
+        let cpu = procstat::cpu_secs("self") - self.cpu;
+        let ccpu = procstat::cpu_secs(&child.id().to_string()) - self.child_cpu;
         let per_m = |c: f64| c / docs.max(1) as f64 * 1e6;
         println!(
             "| {name} | {:.0} | {:.1} | {:.2} | {:.2} | {:.0} |",
@@ -207,7 +169,7 @@ impl Measure {
             bytes as f64 / 1e6 / secs,
             per_m(cpu),
             per_m(ccpu),
-            peak_rss_mb()
+            procstat::peak_rss_mb()
         );
     }
 }

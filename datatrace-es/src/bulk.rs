@@ -7,8 +7,8 @@ use serde_json::Value as Json;
 
 use crate::config::MappingConfig;
 use crate::errors::describe_error;
-use crate::mapping::{decimal_as, EXTRA_COLUMN, ID_COLUMN, SOURCE_COLUMN};
-use crate::types::{write_str, write_value, DecimalAs};
+use crate::mapping::{decimal_as, EXTRA_COLUMN, ID_COLUMN, ROUTING_COLUMN, SOURCE_COLUMN};
+use crate::types::{write_json_text, write_str, write_value, DecimalAs};
 
 /// The bulk action of one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,9 @@ enum ColKind {
     Merge,
     /// A field, with the way decimals are written.
     Field(DecimalAs),
+    /// A JSON column: a document, or the exact JSON text of a store that keeps JSON as text
+    /// (MariaDB), parsed and written as JSON.
+    Json,
 }
 
 /// How the columns of one schema are written: the pre-escaped `"name":` of each field and
@@ -54,6 +57,7 @@ pub struct DocPlan {
     keys: Vec<Vec<u8>>,
     kinds: Vec<ColKind>,
     has_merge: bool,
+    routing: Option<usize>,
 }
 
 impl DocPlan {
@@ -62,17 +66,23 @@ impl DocPlan {
         let mut keys = Vec::with_capacity(schema.len());
         let mut kinds = Vec::with_capacity(schema.len());
         let mut has_merge = false;
-        for c in schema.columns() {
+        let mut routing = None;
+        for (i, c) in schema.columns().iter().enumerate() {
             let mut k = Vec::with_capacity(c.name.len() + 3);
             write_str(&mut k, &c.name);
             k.push(b':');
             keys.push(k);
             let kind = match c.name.as_str() {
                 ID_COLUMN => ColKind::Skip,
+                ROUTING_COLUMN => {
+                    routing = Some(i);
+                    ColKind::Skip
+                }
                 SOURCE_COLUMN | EXTRA_COLUMN if c.data_type == datatrace_core::DataType::Json => {
                     has_merge = true;
                     ColKind::Merge
                 }
+                _ if c.data_type == datatrace_core::DataType::Json => ColKind::Json,
                 _ => ColKind::Field(decimal_as(c, mapping)),
             };
             kinds.push(kind);
@@ -81,16 +91,56 @@ impl DocPlan {
             keys,
             kinds,
             has_merge,
+            routing,
         }
     }
 
-    /// Appends the document of a row as one JSON object.
-    pub fn write_doc(&self, buf: &mut Vec<u8>, schema: &Schema, values: &[Value], nulls: bool) {
+    /// The `_routing` of a row: the value of its [`ROUTING_COLUMN`], if the schema has one
+    /// and it is not NULL.
+    pub fn routing(&self, values: &[Value]) -> Option<String> {
+        match values.get(self.routing?)? {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// Appends the document of a row as one JSON object. `Err` names a column whose value
+    /// cannot be written (JSON text that is not a JSON document Elasticsearch can hold); the
+    /// caller cuts what was appended.
+    pub fn write_doc(
+        &self,
+        buf: &mut Vec<u8>,
+        schema: &Schema,
+        values: &[Value],
+        nulls: bool,
+    ) -> Result<(), String> {
         buf.push(b'{');
         let mut first = true;
         for ((key, kind), v) in self.keys.iter().zip(&self.kinds).zip(values) {
             match kind {
                 ColKind::Skip => {}
+                ColKind::Json => {
+                    if !nulls && v.is_null() {
+                        continue;
+                    }
+                    if !first {
+                        buf.push(b',');
+                    }
+                    first = false;
+                    buf.extend_from_slice(key);
+                    match v {
+                        // JSON kept as text: written as it is (numbers with all their digits).
+                        Value::String(text) => write_json_text(buf, text).map_err(|e| {
+                            let name = String::from_utf8_lossy(key);
+                            format!(
+                                "column {}: its JSON text cannot be written as a document: {e}",
+                                name.trim_end_matches(':').trim_matches('"')
+                            )
+                        })?,
+                        other => write_value(buf, other, DecimalAs::String),
+                    }
+                }
                 ColKind::Field(d) => {
                     if !nulls && v.is_null() {
                         continue;
@@ -130,16 +180,18 @@ impl DocPlan {
             }
         }
         buf.push(b'}');
+        Ok(())
     }
 }
 
-/// Appends an action line: `{"index":{"_index":"i","_id":"1"}}\n`, with an external version
-/// when given.
+/// Appends an action line: `{"index":{"_index":"i","_id":"1"}}\n`, with a routing and an
+/// external version when given.
 pub fn write_action(
     buf: &mut Vec<u8>,
     op: ItemOp,
     index: &str,
     id: Option<&str>,
+    routing: Option<&str>,
     version: Option<u64>,
 ) {
     buf.extend_from_slice(b"{\"");
@@ -149,6 +201,10 @@ pub fn write_action(
     if let Some(id) = id {
         buf.extend_from_slice(b",\"_id\":");
         write_str(buf, id);
+    }
+    if let Some(r) = routing {
+        buf.extend_from_slice(b",\"routing\":");
+        write_str(buf, r);
     }
     if let Some(v) = version {
         buf.extend_from_slice(b",\"version\":");
@@ -239,9 +295,9 @@ pub fn classify(item: &ItemBody, op: ItemOp, external: bool, index: &str, id: &s
         .unwrap_or_else(|| "no reason given".into());
     let msg = format!("index {index}, document {id}: HTTP {s}: {reason}");
     if crate::errors::is_retryable_status(s) {
-        Outcome::Retryable(msg)
+        Outcome::Retryable(msg.into())
     } else {
-        Outcome::Rejected(msg)
+        Outcome::Rejected(msg.into())
     }
 }
 
@@ -278,8 +334,8 @@ mod tests {
             Value::Json(json!({"z": [1, {"q": null}], "a": 99})),
         ];
         let mut buf = Vec::new();
-        write_action(&mut buf, ItemOp::Index, "idx", Some("x\"1"), Some(7));
-        plan.write_doc(&mut buf, &schema, &values, true);
+        write_action(&mut buf, ItemOp::Index, "idx", Some("x\"1"), None, Some(7));
+        plan.write_doc(&mut buf, &schema, &values, true).unwrap();
         buf.push(b'\n');
         let text = String::from_utf8(buf.clone()).unwrap();
         let lines: Vec<Json> = text
@@ -295,7 +351,7 @@ mod tests {
             json!({"a": 1, "d": "1.50", "n": null, "z": [1, {"q": null}]})
         );
         buf.clear();
-        plan.write_doc(&mut buf, &schema, &values, false);
+        plan.write_doc(&mut buf, &schema, &values, false).unwrap();
         assert!(!String::from_utf8(buf).unwrap().contains("\"n\""));
     }
 

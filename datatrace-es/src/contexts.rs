@@ -68,6 +68,24 @@ impl SharedPit {
         Ok(s.id.clone().unwrap_or_default())
     }
 
+    /// Like [`SharedPit::join`], but first adopts `stored` (the context a checkpoint was taken
+    /// under) when no context is open yet, so a resumed read continues in the same snapshot.
+    /// Returns the id joined; it differs from `stored` when another one was already open.
+    pub async fn join_stored(&self, client: &EsClient, stored: &str) -> Result<String, EsError> {
+        {
+            let mut s = self.state.lock().await;
+            if s.id.is_none() {
+                s.id = Some(stored.to_string());
+                s.failed = false;
+                self.history
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((stored.to_string(), false));
+            }
+        }
+        self.join(client).await
+    }
+
     /// Replaces an expired context `old` with a new one (unless another reader already did).
     pub async fn renew(&self, client: &EsClient, old: &str) -> Result<String, EsError> {
         let mut s = self.state.lock().await;
@@ -113,6 +131,25 @@ impl SharedPit {
         }
     }
 
+    /// A reader stopped by a cancel, in a read whose checkpoints need this very context to
+    /// resume exactly (`_shard_doc`): once no reader uses it, the context is left open (it
+    /// expires after `keep_alive`) and forgotten here, so a resumed run can adopt it.
+    pub async fn leave_for_resume(&self, client: &EsClient) {
+        let mut s = self.state.lock().await;
+        s.active = s.active.saturating_sub(1);
+        if s.active > 0 {
+            return;
+        }
+        if s.failed {
+            if let Some(id) = s.id.take() {
+                self.close(client, &id).await;
+            }
+            s.failed = false;
+        } else if s.id.take().is_some() {
+            tracing::info!(index = %self.index, keep_alive = %self.keep_alive, "point-in-time left open for a resume (it expires after keep_alive)");
+        }
+    }
+
     /// Ids of contexts opened so far with whether each was closed.
     pub fn history(&self) -> Vec<(String, bool)> {
         self.history
@@ -129,11 +166,19 @@ impl SharedPit {
     }
 
     async fn open(&self, client: &EsClient) -> Result<String, EsError> {
-        let (path, key) = match self.api {
-            PitApi::Elasticsearch => (format!("/{}/_pit", encode_path(&self.index)), "id"),
+        // OpenSearch opens a context over the shards it can reach unless told not to: one
+        // opened while shards recover (after a restart) would read part of the index.
+        let ka = self.keep_alive.as_str();
+        let (path, key, query) = match self.api {
+            PitApi::Elasticsearch => (
+                format!("/{}/_pit", encode_path(&self.index)),
+                "id",
+                vec![("keep_alive", ka)],
+            ),
             PitApi::OpenSearch => (
                 format!("/{}/_search/point_in_time", encode_path(&self.index)),
                 "pit_id",
+                vec![("keep_alive", ka), ("allow_partial_pit_creation", "false")],
             ),
         };
         let v = client
@@ -141,7 +186,7 @@ impl SharedPit {
                 &format!("opening a point-in-time on index {}", self.index),
                 Method::Post,
                 &path,
-                &[("keep_alive", self.keep_alive.as_str())],
+                &query,
                 None,
                 Some(&self.index),
             )

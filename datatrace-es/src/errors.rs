@@ -54,6 +54,17 @@ pub enum EsError {
         /// What was wrong with the answer.
         reason: String,
     },
+    /// A column has no mapping on this cluster as configured (a 64-bit unsigned column where
+    /// `unsigned_long` is missing); found before anything is written.
+    #[error("{table}: column {column}: {reason}")]
+    Unmappable {
+        /// The table (or source index) the column belongs to.
+        table: String,
+        /// The column.
+        column: String,
+        /// Why, and the settings that help.
+        reason: String,
+    },
     /// A mapping could not be used (unknown field type, conflicting definitions).
     #[error("index {index}: mapping: {reason}")]
     Mapping {
@@ -84,9 +95,9 @@ pub fn is_retryable_status(status: u16) -> bool {
 impl From<EsError> for SinkError {
     fn from(e: EsError) -> Self {
         if e.is_transient() {
-            SinkError::Transient(e.to_string())
+            SinkError::transient(e)
         } else {
-            SinkError::Fatal(e.to_string())
+            SinkError::fatal(e)
         }
     }
 }
@@ -95,6 +106,7 @@ impl From<EsError> for datatrace_core::Error {
     fn from(e: EsError) -> Self {
         match e {
             EsError::Config(m) => datatrace_core::Error::Config(m),
+            e @ EsError::Unmappable { .. } => datatrace_core::Error::Config(e.to_string()),
             other => {
                 let unit = match &other {
                     EsError::IndexNotFound { index } | EsError::Mapping { index, .. } => {

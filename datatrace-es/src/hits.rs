@@ -6,13 +6,14 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use datatrace_core::{Record, Schema, Value};
+use datatrace_core::{doc_id, DataType, Record, Schema, Value};
 use serde::de::{self, Deserializer as _, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
-use crate::types::json_to_value;
+use crate::inferred::IdKey;
+use crate::types::{json_to_value, number_from_text};
 
 /// A page of a search or scroll answer, borrowing from the answer's bytes.
 #[derive(Deserialize)]
@@ -48,6 +49,10 @@ pub(crate) struct Decoder<'s> {
     pub objects: &'s HashSet<String>,
     /// `_id` + `_source` records.
     pub raw: bool,
+    /// The column of the document id, if any.
+    pub id: Option<usize>,
+    /// Without an id column: the key columns the id decodes into.
+    pub id_key: Option<&'s IdKey>,
     /// The column for fields outside the mapping.
     pub extra: Option<usize>,
 }
@@ -56,13 +61,15 @@ impl Decoder<'_> {
     /// The record of a hit.
     pub fn record(&self, hit: Hit<'_>) -> Result<Record, serde_json::Error> {
         let mut values = vec![Value::Null; self.schema.len()];
-        values[0] = Value::String(hit.id);
+        let doc_id = hit.id;
         let Some(raw) = hit.source else {
+            self.place_id(&mut values, doc_id)?;
             return Ok(Record::read(self.schema.clone(), values));
         };
         if self.raw {
             let source: Map<String, Json> = serde_json::from_str(raw.get())?;
             values[1] = Value::Json(Json::Object(source));
+            self.place_id(&mut values, doc_id)?;
             return Ok(Record::read(self.schema.clone(), values));
         }
         let mut extra = Map::new();
@@ -70,6 +77,7 @@ impl Decoder<'_> {
         de.deserialize_map(SourceVisitor {
             schema: self.schema,
             objects: self.objects,
+            id: self.id,
             values: &mut values,
             extra: &mut extra,
         })?;
@@ -79,7 +87,32 @@ impl Decoder<'_> {
                 values[i] = Value::Json(Json::Object(extra));
             }
         }
+        self.place_id(&mut values, doc_id)?;
         Ok(Record::read(self.schema.clone(), values))
+    }
+
+    /// Puts the document id into its column, or (without one) decodes it into the key
+    /// columns the document's `_source` left empty.
+    fn place_id(&self, values: &mut [Value], id: String) -> Result<(), serde_json::Error> {
+        if let Some(i) = self.id {
+            values[i] = Value::String(id);
+            return Ok(());
+        }
+        let Some(k) = self.id_key else {
+            return Ok(());
+        };
+        if k.columns.iter().all(|&i| !values[i].is_null()) {
+            return Ok(());
+        }
+        let key = doc_id::decode(&id, &k.types, &k.separator).map_err(|e| {
+            de::Error::custom(format!("its id does not decode into the key columns: {e}"))
+        })?;
+        for (&i, v) in k.columns.iter().zip(key) {
+            if values[i].is_null() {
+                values[i] = v;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -124,8 +157,18 @@ impl<'de> Deserialize<'de> for Key<'de> {
 struct SourceVisitor<'a> {
     schema: &'a Schema,
     objects: &'a HashSet<String>,
+    /// The id column, which no field fills.
+    id: Option<usize>,
     values: &'a mut [Value],
     extra: &'a mut Map<String, Json>,
+}
+
+/// Whether a column's values are read from a number's text.
+fn numeric(ty: DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Int | DataType::UInt | DataType::Float | DataType::Decimal { .. }
+    )
 }
 
 impl<'de> Visitor<'de> for SourceVisitor<'_> {
@@ -138,13 +181,30 @@ impl<'de> Visitor<'de> for SourceVisitor<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let k = key.as_str();
+            let column = self.schema.index_of(k).filter(|&i| Some(i) != self.id);
+            if let Some(i) = column {
+                let ty = self.schema.columns()[i].data_type;
+                if numeric(ty) {
+                    // Numbers from their text: no digit lost to a float on the way.
+                    let raw: &'de RawValue = map.next_value()?;
+                    self.values[i] = match number_from_text(raw.get(), ty) {
+                        Some(v) => v,
+                        None => json_to_value(
+                            serde_json::from_str(raw.get()).map_err(de::Error::custom)?,
+                            ty,
+                        ),
+                    };
+                    continue;
+                }
+            }
             let v: Json = map.next_value()?;
-            match self.schema.index_of(k).filter(|&i| i > 0) {
+            match column {
                 Some(i) => self.values[i] = json_to_value(v, self.schema.columns()[i].data_type),
                 None => match v {
                     Json::Object(m) if self.objects.contains(k) => place(
                         self.schema,
                         self.objects,
+                        self.id,
                         &format!("{k}."),
                         m,
                         self.values,
@@ -165,6 +225,7 @@ impl<'de> Visitor<'de> for SourceVisitor<'_> {
 fn place(
     schema: &Schema,
     objects: &HashSet<String>,
+    id: Option<usize>,
     prefix: &str,
     source: Map<String, Json>,
     values: &mut [Value],
@@ -172,11 +233,11 @@ fn place(
 ) {
     for (k, v) in source {
         let full = format!("{prefix}{k}");
-        if let Some(i) = schema.index_of(&full).filter(|&i| i > 0) {
+        if let Some(i) = schema.index_of(&full).filter(|&i| Some(i) != id) {
             values[i] = json_to_value(v, schema.columns()[i].data_type);
         } else if objects.contains(&full) && v.is_object() {
             let Json::Object(m) = v else { continue };
-            place(schema, objects, &format!("{full}."), m, values, extra);
+            place(schema, objects, id, &format!("{full}."), m, values, extra);
         } else {
             extra.insert(full, v);
         }
@@ -207,6 +268,8 @@ mod tests {
             schema: &schema,
             objects: &objects,
             raw: false,
+            id: Some(0),
+            id_key: None,
             extra: Some(3),
         };
         let hit = answer.hits.hits.into_iter().next().unwrap();

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::client::{encode_path, EsClient};
 use crate::config::{IndexSettings, MappingConfig};
 use crate::errors::EsError;
-use crate::mapping::schema_to_mapping;
+use crate::mapping::schema_to_mapping_with_ids;
 
 /// The settings body for a new index.
 pub fn settings_body(s: &IndexSettings) -> Json {
@@ -37,13 +37,14 @@ pub async fn ensure_index(
     schema: Option<&Schema>,
     mapping: &MappingConfig,
     settings: &IndexSettings,
+    id_separator: &str,
 ) -> Result<bool, EsError> {
     if client.index_exists(index).await? {
         return Ok(false);
     }
     let mut body = json!({ "settings": settings_body(settings) });
     if let Some(s) = schema {
-        body["mappings"] = schema_to_mapping(s, mapping, client.info());
+        body["mappings"] = schema_to_mapping_with_ids(s, mapping, client.info(), id_separator)?;
     }
     let context = format!("creating index {index}");
     let path = format!("/{}", encode_path(index));
@@ -231,6 +232,23 @@ pub async fn refresh(client: &EsClient, index: &str) -> Result<(), EsError> {
         .map(|_| ())
 }
 
+/// `POST index/_refresh`, for the by-query operations (`_delete_by_query`, `_reindex`): they
+/// read through a searcher, which sees only refreshed documents, so without it the documents
+/// the sink wrote since the last refresh would be left behind (a truncate keeping rows, a
+/// rename losing them). Returns false when the index does not exist.
+async fn refresh_for_query(client: &EsClient, index: &str, context: &str) -> Result<bool, EsError> {
+    let context = format!("{context}: refreshing index {index}");
+    let path = format!("/{}/_refresh", encode_path(index));
+    let r = client
+        .request_retry(&context, Method::Post, &path, &[], None)
+        .await?;
+    if index_missing(&r) {
+        return Ok(false);
+    }
+    client.check(r, &context)?;
+    Ok(true)
+}
+
 /// Whether an answer is a 404 for a missing index (not a missing document or endpoint).
 fn index_missing(r: &crate::client::RawResponse) -> bool {
     r.status == 404 && crate::errors::error_reason(&r.body).contains("index_not_found")
@@ -281,6 +299,9 @@ pub async fn truncate_index(
     index: &str,
     context: &str,
 ) -> Result<Option<u64>, EsError> {
+    if !refresh_for_query(client, index, context).await? {
+        return Ok(None);
+    }
     let context = format!("{context}: deleting every document of index {index}");
     let path = format!("/{}/_delete_by_query", encode_path(index));
     let body = Bytes::from_static(br#"{"query":{"match_all":{}}}"#);
@@ -412,6 +433,7 @@ pub async fn rename_index(
             }
         }
     }
+    refresh_for_query(client, from, context).await?;
     let copy = format!("{context}: copying the documents of index {from} into index {to}");
     let mut dest = json!({ "index": to });
     if external_versions {

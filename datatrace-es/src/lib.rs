@@ -8,11 +8,14 @@
 //!
 //! - [`config`]: the settings as they appear in job files ([`ConnectionConfig`],
 //!   [`SinkConfig`], [`SourceConfig`]).
-//! - [`client`]: the connection (several nodes, basic auth or API key, TLS, timeouts).
-//! - [`sink`], [`bulk`]: `_bulk` requests cut by documents and bytes, several in flight,
-//!   per-item outcomes; [`indices`]: index creation and bulk-load settings.
-//! - [`source`], [`contexts`]: sliced point-in-time / scroll reads, resumable.
-//! - [`types`], [`mapping`], [`naming`]: value and type mapping, index name patterns.
+//! - [`EsClient`]: the connection (several nodes or an Elastic Cloud `cloud_id`, basic auth,
+//!   API keys or bearer tokens whose [`Secret`]s may come from environment variables or
+//!   files, https with a CA file and client certificates, timeouts).
+//! - [`EsSink`], [`bulk`]: `_bulk` requests cut by documents and bytes, several in flight,
+//!   per-item outcomes; index creation and bulk-load settings.
+//! - [`EsSource`]: sliced point-in-time / scroll reads, resumable.
+//! - [`types`], [`mapping`], [`naming`]: value and type mapping, index name patterns (for
+//!   connectors built on this one, such as denormalized documents).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,25 +32,32 @@
 //! ```
 #![warn(missing_docs)]
 
+mod auth;
 pub mod bulk;
-pub mod client;
+mod client;
+mod cloud;
 pub mod config;
-pub mod contexts;
-pub mod errors;
+mod contexts;
+mod errors;
 mod hits;
-pub mod indices;
+mod indices;
+pub mod inferred;
 pub mod mapping;
 pub mod naming;
-pub mod sink;
-pub mod source;
+mod secret;
+mod sink;
+mod source;
+mod tls;
 pub mod types;
+pub mod unsigned;
 
-pub use client::{ClusterInfo, EsClient, Flavor, PitApi};
+pub use client::{encode_path, ClusterInfo, EsClient, Flavor, PitApi, RawResponse};
 pub use config::{
     ConnectionConfig, DecimalMapping, IndexSettings, JsonMapping, MappingConfig, ReadMethod,
-    RefreshPolicy, Secret, SinkConfig, SourceConfig, StringMapping, TlsConfig, VersionSource,
-    WriteAction,
+    RefreshPolicy, Secret, SinkConfig, SourceConfig, StringMapping, TlsConfig, UnsignedMapping,
+    VersionSource, WriteAction,
 };
-pub use errors::EsError;
+pub use errors::{is_retryable_status, EsError};
+pub use indices::refresh;
 pub use sink::{EsSink, SinkStats};
 pub use source::EsSource;

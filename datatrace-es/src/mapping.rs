@@ -7,7 +7,7 @@
 //! |---|---|
 //! | Bool | `boolean` |
 //! | Int | `long` |
-//! | UInt | `unsigned_long` (`long` where the cluster lacks it) |
+//! | UInt | `unsigned_long`; where the cluster lacks it `long` for columns narrower than 64 bits, and a 64-bit column is refused unless `unsigned` says `long` or `keyword` (see [`crate::unsigned`]) |
 //! | Float | `double` |
 //! | Decimal(p, s) | `scaled_float` with `scaling_factor` 10^s when p <= 15, else `keyword` (`decimal`: auto, scaled_float, keyword, double) |
 //! | String | `text` + `keyword` subfield (`string`: text_keyword, keyword, text) |
@@ -22,31 +22,22 @@
 //! `_meta.datatrace.columns`, so reading the index back restores column order and types
 //! (DATETIME vs TIMESTAMP, DECIMAL precision, TIME) that the mapping alone cannot tell.
 //!
-//! Mapping -> column type (the source):
-//!
-//! | mapping | DataType |
-//! |---|---|
-//! | keyword, constant_keyword, wildcard, text, match_only_text, search_as_you_type, ip, version | String |
-//! | long, integer, short, byte | Int |
-//! | unsigned_long | UInt |
-//! | double, float, half_float | Float |
-//! | scaled_float | Decimal (scale from `scaling_factor`) |
-//! | boolean | Bool |
-//! | binary | Bytes |
-//! | date, date_nanos | Timestamp (Date when the format is date-only) |
-//! | object, nested, flattened, flat_object, geo_*, ranges, anything else | Json |
-//! | alias | (no column: not in `_source`) |
+//! The way back, from a mapping to a schema, is [`crate::inferred`].
 
 use datatrace_core::{Column, DataType, Schema};
 use serde_json::{json, Map, Value as Json};
 
 use crate::client::ClusterInfo;
-use crate::config::{DecimalMapping, JsonMapping, MappingConfig, SourceConfig, StringMapping};
+use crate::config::{DecimalMapping, JsonMapping, MappingConfig, StringMapping};
 use crate::errors::EsError;
 use crate::types::DecimalAs;
+use crate::unsigned;
 
 /// Column names the sink never writes as fields: the document id.
 pub const ID_COLUMN: &str = "_id";
+/// A column holding a record's `_routing` (written in the bulk action line, never as a
+/// field); records without it, or with NULL in it, are routed by their id.
+pub const ROUTING_COLUMN: &str = "_routing";
 /// A JSON object column whose keys are written at the top level of the document (the raw
 /// `_source` of a raw read).
 pub const SOURCE_COLUMN: &str = "_source";
@@ -93,17 +84,19 @@ fn decimal_mapping(t: DataType, cfg: &MappingConfig) -> DecimalMapping {
     }
 }
 
-/// The mapping of one column.
+/// The mapping of one column. A column the cluster cannot hold as configured (a 64-bit
+/// unsigned one without `unsigned_long`) gets a mapping [`schema_to_mapping`] refuses; see
+/// [`check_column`].
 pub fn column_mapping(c: &Column, cfg: &MappingConfig, info: &ClusterInfo) -> Json {
-    if let Some(m) = native_mapping(c) {
+    if let Some(mut m) = native_mapping(c) {
+        unsigned::adapt(&mut m, cfg.unsigned, info);
         return Json::Object(m);
     }
     let date_time = json!({"type": "date", "format": "strict_date_optional_time||epoch_millis"});
     match c.data_type {
         DataType::Bool => json!({"type": "boolean"}),
         DataType::Int => json!({"type": "long"}),
-        DataType::UInt if info.has_unsigned_long() => json!({"type": "unsigned_long"}),
-        DataType::UInt => json!({"type": "long"}),
+        DataType::UInt => unsigned::uint_mapping(c, cfg.unsigned, info),
         DataType::Float => json!({"type": "double"}),
         DataType::Decimal { scale, .. } => match decimal_mapping(c.data_type, cfg) {
             DecimalMapping::Keyword | DecimalMapping::Auto => json!({"type": "keyword"}),
@@ -125,31 +118,89 @@ pub fn column_mapping(c: &Column, cfg: &MappingConfig, info: &ClusterInfo) -> Js
         DataType::DateTime | DataType::Timestamp => date_time,
         DataType::Json => match cfg.json {
             JsonMapping::Object => json!({"type": "object"}),
-            JsonMapping::Flattened => json!({"type": info.flattened_type()}),
+            // Without a flattened type (Elasticsearch 7 without x-pack) the JSON is kept in
+            // `_source` but not indexed, rather than exploding into dynamic fields.
+            JsonMapping::Flattened => match info.flattened_type() {
+                Some(t) => json!({"type": t}),
+                None => json!({"type": "object", "enabled": false}),
+            },
         },
     }
 }
 
-/// The `mappings` body for an index holding rows of `schema`.
-pub fn schema_to_mapping(schema: &Schema, cfg: &MappingConfig, info: &ClusterInfo) -> Json {
+/// Whether the cluster can hold column `c` of `table` as `cfg` maps it: an error naming the
+/// table, the column, the cluster and the settings that help when it cannot (a 64-bit
+/// unsigned column, or a copied `unsigned_long` field, where the type is missing).
+pub fn check_column(
+    table: &str,
+    c: &Column,
+    cfg: &MappingConfig,
+    info: &ClusterInfo,
+) -> Result<(), EsError> {
+    match column_mapping(c, cfg, info) {
+        Json::Object(m) => unsigned::check(table, c, &m, info),
+        _ => Ok(()),
+    }
+}
+
+/// The `mappings` body for an index holding rows of `schema`, with composite ids joined by
+/// the default separator (see [`schema_to_mapping_with_ids`]).
+pub fn schema_to_mapping(
+    schema: &Schema,
+    cfg: &MappingConfig,
+    info: &ClusterInfo,
+) -> Result<Json, EsError> {
+    schema_to_mapping_with_ids(schema, cfg, info, datatrace_core::doc_id::DEFAULT_SEPARATOR)
+}
+
+/// The `mappings` body for an index holding rows of `schema` whose document ids join
+/// composite keys with `id_separator`; refused, before anything is written, when a column
+/// has no mapping on this cluster as configured ([`check_column`]). Besides the fields,
+/// `_meta.datatrace` records the columns (`columns`: name, neutral type, nullable, and the
+/// source's native type), the source table (`table`), and, when the rows have a key of
+/// their own, its columns (`key`) and the separator (`id_separator`), so that a reader can
+/// decode document ids back into key columns ([`datatrace_core::doc_id`]). A raw copy's
+/// mapping keeps the source index's own `_meta`.
+pub fn schema_to_mapping_with_ids(
+    schema: &Schema,
+    cfg: &MappingConfig,
+    info: &ClusterInfo,
+    id_separator: &str,
+) -> Result<Json, EsError> {
+    let table = schema.qualified_name();
     let mut props = Map::new();
     let mut meta_cols = Vec::new();
     let mut base: Option<Map<String, Json>> = None;
     for c in schema.columns() {
         match c.name.as_str() {
-            ID_COLUMN | EXTRA_COLUMN => continue,
+            ID_COLUMN | EXTRA_COLUMN | ROUTING_COLUMN => continue,
             SOURCE_COLUMN if c.data_type == DataType::Json => {
                 // A raw read: the whole mapping of the source index travels here.
                 base = native_mapping(c);
+                if let Some(b) = base.as_mut() {
+                    unsigned::adapt(b, cfg.unsigned, info);
+                    unsigned::check(&table, c, b, info)?;
+                }
                 continue;
             }
             _ => {}
         }
-        props.insert(c.name.clone(), column_mapping(c, cfg, info));
-        meta_cols.push(json!({"name": c.name, "data_type": c.data_type, "nullable": c.nullable}));
+        let mapping = column_mapping(c, cfg, info);
+        if let Json::Object(m) = &mapping {
+            unsigned::check(&table, c, m, info)?;
+        }
+        props.insert(c.name.clone(), mapping);
+        let mut mc = json!({"name": c.name, "data_type": c.data_type, "nullable": c.nullable});
+        if let Some(n) = c.native_type.as_deref().filter(|n| !n.starts_with('{')) {
+            mc["native_type"] = Json::String(n.to_string());
+        }
+        meta_cols.push(mc);
     }
+    let raw = base.is_some();
     let mut mapping = base.unwrap_or_default();
-    mapping.remove("_meta");
+    if !raw || !meta_cols.is_empty() {
+        mapping.remove("_meta");
+    }
     let merged = mapping
         .entry("properties")
         .or_insert_with(|| Json::Object(Map::new()));
@@ -159,172 +210,26 @@ pub fn schema_to_mapping(schema: &Schema, cfg: &MappingConfig, info: &ClusterInf
         }
     }
     if !meta_cols.is_empty() {
-        mapping.insert(
-            "_meta".into(),
-            json!({"datatrace": {"columns": meta_cols, "table": schema.qualified_name()}}),
-        );
+        let mut meta = json!({"columns": meta_cols, "table": schema.qualified_name()});
+        let key = schema.primary_key_names();
+        if !key.is_empty() && !key.contains(&ID_COLUMN) {
+            meta["key"] = json!(key);
+            meta["id_separator"] = json!(id_separator);
+        }
+        mapping.insert("_meta".into(), json!({ "datatrace": meta }));
     }
     if let Some(d) = &cfg.dynamic {
         mapping.insert("dynamic".into(), Json::String(d.clone()));
     }
-    Json::Object(mapping)
-}
-
-/// The neutral type of a field mapping; `None` for fields that are not in `_source`.
-pub fn field_type(m: &Map<String, Json>) -> Option<DataType> {
-    let ty = match m.get("type").and_then(|t| t.as_str()) {
-        None => return Some(DataType::Json), // an object with properties
-        Some(t) => t,
-    };
-    Some(match ty {
-        "keyword" | "constant_keyword" | "wildcard" | "text" | "match_only_text"
-        | "search_as_you_type" | "ip" | "version" => DataType::String,
-        "long" | "integer" | "short" | "byte" => DataType::Int,
-        "unsigned_long" => DataType::UInt,
-        "double" | "float" | "half_float" => DataType::Float,
-        "scaled_float" => {
-            let f = m
-                .get("scaling_factor")
-                .and_then(|f| f.as_f64())
-                .unwrap_or(1.0);
-            let scale = f.log10().round().clamp(0.0, 30.0) as u8;
-            DataType::Decimal {
-                precision: 0,
-                scale,
-            }
-        }
-        "boolean" => DataType::Bool,
-        "binary" => DataType::Bytes,
-        "date" | "date_nanos" => {
-            let fmt = m.get("format").and_then(|f| f.as_str()).unwrap_or("");
-            if matches!(fmt, "strict_date" | "date" | "yyyy-MM-dd") {
-                DataType::Date
-            } else {
-                DataType::Timestamp
-            }
-        }
-        "alias" => return None,
-        _ => DataType::Json,
-    })
-}
-
-/// What a typed read needs to know about an index: its schema and, with `flatten_objects`,
-/// which dotted paths are objects to descend into.
-#[derive(Debug, Clone)]
-pub struct InferredSchema {
-    /// The schema: the id column (primary key), the fields, and the extra column if any.
-    pub schema: Schema,
-    /// Dotted paths of objects that were flattened into columns.
-    pub objects: std::collections::HashSet<String>,
-}
-
-/// Infers the schema of `unit` from the answer of `GET index/_mapping` (several indices for
-/// a pattern or alias: their fields are merged; a field mapped differently becomes Json).
-pub fn mapping_to_schema(
-    unit: &str,
-    answer: &Json,
-    cfg: &SourceConfig,
-) -> Result<InferredSchema, EsError> {
-    let indices = answer.as_object().ok_or_else(|| EsError::Mapping {
-        index: unit.into(),
-        reason: "the mapping answer is not an object".into(),
-    })?;
-    let mut fields: Vec<(String, DataType, Map<String, Json>)> = Vec::new();
-    let mut objects = std::collections::HashSet::new();
-    let mut meta: Option<Vec<Column>> = None;
-    let mut whole: Option<Map<String, Json>> = None;
-    for (_, idx) in indices {
-        let Some(m) = idx.get("mappings").and_then(|m| m.as_object()) else {
-            continue;
-        };
-        if whole.is_none() {
-            whole = Some(m.clone());
-        }
-        if meta.is_none() {
-            meta = m
-                .get("_meta")
-                .and_then(|x| x.pointer("/datatrace/columns"))
-                .and_then(|c| serde_json::from_value::<Vec<Column>>(c.clone()).ok());
-        }
-        let props = m.get("properties").and_then(|p| p.as_object());
-        collect(props, "", cfg.flatten_objects, &mut fields, &mut objects);
-    }
-    if indices.is_empty() {
-        return Err(EsError::IndexNotFound { index: unit.into() });
-    }
-    let mut columns = vec![Column::new(cfg.id_column.clone(), DataType::String)
-        .not_null()
-        .native("{\"type\":\"keyword\"}")];
-    if cfg.raw {
-        let mut c = Column::new(SOURCE_COLUMN, DataType::Json);
-        if let Some(w) = whole {
-            c = c.native(Json::Object(w).to_string());
-        }
-        columns.push(c);
-    } else {
-        // Known columns first, in their original order and with their original types.
-        let mut used = std::collections::HashSet::new();
-        for mc in meta.unwrap_or_default() {
-            if let Some((_, _, m)) = fields.iter().find(|(n, _, _)| *n == mc.name) {
-                used.insert(mc.name.clone());
-                let native = Json::Object(m.clone()).to_string();
-                columns.push(Column::new(mc.name, mc.data_type).native(native));
-            }
-        }
-        for (name, ty, m) in &fields {
-            if !used.contains(name) && *name != cfg.id_column {
-                columns.push(
-                    Column::new(name.clone(), *ty).native(Json::Object(m.clone()).to_string()),
-                );
-            }
-        }
-        if let Some(extra) = &cfg.extra_column {
-            columns.push(Column::new(extra.clone(), DataType::Json));
-        }
-    }
-    let schema = Schema::new(unit, columns)
-        .with_primary_key(&[cfg.id_column.as_str()])
-        .map_err(|e| EsError::Mapping {
-            index: unit.into(),
-            reason: e.to_string(),
-        })?;
-    Ok(InferredSchema { schema, objects })
-}
-
-fn collect(
-    props: Option<&Map<String, Json>>,
-    prefix: &str,
-    flatten: bool,
-    out: &mut Vec<(String, DataType, Map<String, Json>)>,
-    objects: &mut std::collections::HashSet<String>,
-) {
-    let Some(props) = props else { return };
-    for (name, m) in props {
-        let Some(m) = m.as_object() else { continue };
-        let full = format!("{prefix}{name}");
-        let is_plain_object = m.get("properties").is_some()
-            && m.get("type")
-                .and_then(|t| t.as_str())
-                .is_none_or(|t| t == "object");
-        if flatten && is_plain_object {
-            objects.insert(full.clone());
-            let sub = m.get("properties").and_then(|p| p.as_object());
-            collect(sub, &format!("{full}."), flatten, out, objects);
-            continue;
-        }
-        let Some(ty) = field_type(m) else { continue };
-        match out.iter_mut().find(|(n, _, _)| *n == full) {
-            Some(existing) if existing.1 != ty => existing.1 = DataType::Json,
-            Some(_) => {}
-            None => out.push((full, ty, m.clone())),
-        }
-    }
+    Ok(Json::Object(mapping))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::client::Flavor;
+    use crate::config::SourceConfig;
+    use crate::inferred::mapping_to_schema;
 
     fn os() -> ClusterInfo {
         ClusterInfo {
@@ -332,6 +237,7 @@ mod tests {
             version: "2.11.0".into(),
             semver: (2, 11, 0),
             cluster_name: String::new(),
+            build_flavor: String::new(),
         }
     }
 
@@ -368,7 +274,7 @@ mod tests {
 
     #[test]
     fn schema_to_mapping_follows_the_table() {
-        let m = schema_to_mapping(&schema(), &MappingConfig::default(), &os());
+        let m = schema_to_mapping(&schema(), &MappingConfig::default(), &os()).unwrap();
         let p = &m["properties"];
         assert_eq!(p["id"], json!({"type": "unsigned_long"}));
         assert_eq!(
@@ -385,14 +291,14 @@ mod tests {
             decimal: DecimalMapping::Keyword,
             ..Default::default()
         };
-        let m = schema_to_mapping(&schema(), &cfg, &os());
+        let m = schema_to_mapping(&schema(), &cfg, &os()).unwrap();
         assert_eq!(m["properties"]["doc"]["type"], "flat_object");
         assert_eq!(m["properties"]["price"]["type"], "keyword");
     }
 
     #[test]
     fn mapping_round_trips_types_through_meta() {
-        let m = schema_to_mapping(&schema(), &MappingConfig::default(), &os());
+        let m = schema_to_mapping(&schema(), &MappingConfig::default(), &os()).unwrap();
         let answer = json!({"orders": {"mappings": m}});
         let inferred = mapping_to_schema("orders", &answer, &SourceConfig::new("orders")).unwrap();
         let s = inferred.schema;
@@ -445,7 +351,7 @@ mod tests {
         };
         let s = mapping_to_schema("i", &answer, &raw).unwrap().schema;
         assert_eq!(s.len(), 2);
-        let back = schema_to_mapping(&s, &MappingConfig::default(), &os());
+        let back = schema_to_mapping(&s, &MappingConfig::default(), &os()).unwrap();
         assert_eq!(back["properties"]["u"]["type"], "unsigned_long");
     }
 }

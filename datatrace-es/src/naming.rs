@@ -1,19 +1,11 @@
 //! [`IndexPattern`]: index names from a pattern such as `{prefix}-{table}` or
-//! `logs-{table}-{now:yyyy.MM.dd}`.
+//! `logs-{table}-{now:yyyy.MM.dd}`, parsed by the core's one template engine
+//! ([`datatrace_core::template`]).
 
+use datatrace_core::template::{Segment, Template};
 use datatrace_core::Timestamp;
 
 use crate::errors::EsError;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(String),
-    Table,
-    Db,
-    Prefix,
-    /// `{now:FORMAT}`: the current UTC date/time with `yyyy`, `MM`, `dd`, `HH` tokens.
-    Now(String),
-}
 
 /// A parsed index name pattern.
 ///
@@ -30,69 +22,53 @@ enum Piece {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexPattern {
-    pieces: Vec<Piece>,
+    template: Template,
 }
 
 impl IndexPattern {
     /// Parses a pattern; unknown placeholders and unbalanced braces are errors.
     pub fn parse(pattern: &str) -> Result<IndexPattern, EsError> {
-        let mut pieces = Vec::new();
-        let mut rest = pattern;
-        while let Some(open) = rest.find('{') {
-            if open > 0 {
-                pieces.push(Piece::Text(rest[..open].to_string()));
-            }
-            let close = rest[open..].find('}').ok_or_else(|| {
-                EsError::Config(format!("index pattern {pattern:?}: unclosed '{{'"))
-            })? + open;
-            let name = &rest[open + 1..close];
-            pieces.push(match name {
-                "table" => Piece::Table,
-                "db" => Piece::Db,
-                "prefix" => Piece::Prefix,
-                n if n.starts_with("now:") => Piece::Now(n[4..].to_string()),
-                other => {
+        let template = Template::parse(pattern)
+            .map_err(|e| EsError::Config(format!("index pattern {pattern:?}: {}", e.reason)))?;
+        for s in template.segments() {
+            if let Segment::Placeholder { name, arg } = s {
+                let known = matches!(
+                    (name.as_str(), arg),
+                    ("table" | "db" | "prefix", None) | ("now", Some(_))
+                );
+                if !known {
+                    let shown = match arg {
+                        Some(a) => format!("{name}:{a}"),
+                        None => name.clone(),
+                    };
                     return Err(EsError::Config(format!(
-                        "index pattern {pattern:?}: unknown placeholder {{{other}}} (expected table, db, prefix or now:FORMAT)"
-                    )))
+                        "index pattern {pattern:?}: unknown placeholder {{{shown}}} (expected table, db, prefix or now:FORMAT)"
+                    )));
                 }
-            });
-            rest = &rest[close + 1..];
+            }
         }
-        if rest.contains('}') {
-            return Err(EsError::Config(format!(
-                "index pattern {pattern:?}: '}}' without '{{'"
-            )));
-        }
-        if !rest.is_empty() {
-            pieces.push(Piece::Text(rest.to_string()));
-        }
-        Ok(IndexPattern { pieces })
+        Ok(IndexPattern { template })
     }
 
     /// Whether the pattern uses `{now:...}` (names then change over time).
     pub fn is_time_based(&self) -> bool {
-        self.pieces.iter().any(|p| matches!(p, Piece::Now(_)))
+        self.template.uses("now")
     }
 
     /// Whether the pattern uses `{table}`, i.e. gives each table (or routed target) an index
     /// of its own. Without it, several tables may share one index.
     pub fn has_table(&self) -> bool {
-        self.pieces.iter().any(|p| matches!(p, Piece::Table))
+        self.template.uses("table")
     }
 
     /// The index name for a table, namespace and prefix, at the current time.
     pub fn render(&self, table: &str, db: Option<&str>, prefix: &str) -> Result<String, EsError> {
-        let mut out = String::new();
-        for p in &self.pieces {
-            match p {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Table => out.push_str(table),
-                Piece::Db => out.push_str(db.unwrap_or("")),
-                Piece::Prefix => out.push_str(prefix),
-                Piece::Now(f) => out.push_str(&format_now(f, Timestamp::now())),
-            }
-        }
+        let out = self.template.render(|name, arg, out| match name {
+            "table" => out.push_str(table),
+            "db" => out.push_str(db.unwrap_or("")),
+            "prefix" => out.push_str(prefix),
+            _ => out.push_str(&format_now(arg.unwrap_or(""), Timestamp::now())),
+        });
         let name = out.to_lowercase();
         check_index_name(&name)?;
         Ok(name)

@@ -5,19 +5,67 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use datatrace_core::{Emitter, Part, Position, Record, Schema, Source};
+use datatrace_core::{DamagedCheckpoint, Emitter, Part, Position, Record, Schema, Source};
 use elasticsearch::http::Method;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 
-use crate::client::{encode_path, EsClient, Flavor, PitApi};
+use crate::client::{encode_path, EsClient, PitApi};
 use crate::config::{ConnectionConfig, ReadMethod, SourceConfig};
-use crate::contexts::{clear_scroll, is_context_missing, SharedPit};
+use crate::contexts::SharedPit;
 use crate::errors::EsError;
 use crate::hits::{Decoder, Hit, SearchAnswer};
-use crate::mapping::{mapping_to_schema, InferredSchema};
+use crate::inferred::{mapping_to_schema, IdKey, InferredSchema};
+
+/// An index's schema, its flattened object paths, and how ids decode into key columns.
+type Inferred = (Arc<Schema>, HashSet<String>, Option<IdKey>);
+
+mod pages;
+mod pit;
+mod scroll;
 
 /// How this source reads, decided from the configuration and the cluster.
+/// The spec of a part: one slice of a sliced read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct SliceSpec {
+    slice: u64,
+    max: u64,
+}
+
+/// Where a point-in-time read of a slice resumes: after these sort values (of the context
+/// `pit` when the order is relative to it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PitPosition {
+    slice: u64,
+    after: Vec<Json>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pit: Option<String>,
+}
+
+/// Where a scroll read of a slice resumes: after this many documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct ScrollPosition {
+    slice: u64,
+    read: u64,
+}
+
+/// Resume positions name their slice.
+trait HasSlice {
+    fn slice(&self) -> u64;
+}
+
+impl HasSlice for PitPosition {
+    fn slice(&self) -> u64 {
+        self.slice
+    }
+}
+
+impl HasSlice for ScrollPosition {
+    fn slice(&self) -> u64 {
+        self.slice
+    }
+}
+
 #[derive(Debug)]
 enum Reader {
     Pit(SharedPit),
@@ -27,13 +75,30 @@ enum Reader {
 /// The Elasticsearch/OpenSearch source.
 ///
 /// [`Source::split`] makes one part per slice (`{"slice": i, "max": n}`); each part pages
-/// through its slice with `search_after` under a shared point-in-time, sorted by the
-/// tiebreaker (`_shard_doc` on Elasticsearch, `_id` on OpenSearch, or the configured
-/// field), and checkpoints after every page with the last hit's sort values. A resumed part
-/// opens a new point-in-time and continues after those values. Where the cluster has no
-/// point-in-time (Elasticsearch before 7.15, OpenSearch before 2.4) or `method` is
-/// `scroll`, each slice is a sliced scroll; a resumed scroll restarts its slice and skips
-/// the hits already delivered (exact only if the index did not change meanwhile).
+/// through its slice with `search_after` under a shared point-in-time, and checkpoints after
+/// every page with the last hit's sort values. The order never involves `_id` (which has no
+/// doc values, costs heap to sort by, and which Elasticsearch 8 refuses to sort on):
+///
+/// - OpenSearch: `_seq_no`, with exactly one slice per primary shard (slicing without a
+///   slice field gives each slice whole shards). A live document's `_seq_no` is unique in its
+///   shard, has doc values, and keeps its meaning in any point-in-time, so a resumed part
+///   continues exactly after its last value even when its context has expired: nothing is
+///   skipped, nothing read again (a document changed meanwhile has a new, higher `_seq_no`
+///   and is read with its new values). OpenSearch before 3.x has no `_shard_doc`.
+/// - Elasticsearch: `_shard_doc`, the point-in-time's own tiebreaker, with any number of
+///   slices. Its values mean something only in their point-in-time, so checkpoints carry the
+///   context's id, a cancelled read leaves the context open (it expires after `keep_alive`),
+///   and a resumed part adopts it and continues exactly; if it has expired, the part is read
+///   again from its start (nothing is skipped; rows read before are delivered again with the
+///   same values to sinks that write by key).
+/// - A configured `tiebreaker` field (unique, with doc values) on either: its values hold in
+///   any point-in-time.
+///
+/// Where the cluster has no point-in-time (Elasticsearch before 7.15 or without x-pack,
+/// OpenSearch before 2.4), or `method` is `scroll`, or on OpenSearch with a `slice_field` but
+/// no `tiebreaker` (slices then cross shards), each slice is a sliced scroll in `_doc` order;
+/// a resumed scroll restarts its slice and skips the hits already delivered (exact only if
+/// the index did not change meanwhile).
 ///
 /// Records: the schema comes from the index mapping (see [`crate::mapping`]): the id
 /// column (`_id`, the primary key), one column per top-level field, and the extra column
@@ -43,7 +108,7 @@ pub struct EsSource {
     client: EsClient,
     cfg: SourceConfig,
     reader: Reader,
-    inferred: tokio::sync::OnceCell<Arc<(Arc<Schema>, HashSet<String>)>>,
+    inferred: tokio::sync::OnceCell<Arc<Inferred>>,
 }
 
 impl std::fmt::Debug for EsSource {
@@ -61,8 +126,21 @@ impl EsSource {
     pub fn new(client: EsClient, cfg: SourceConfig) -> Result<EsSource, EsError> {
         cfg.validate()?;
         let pit = client.info().pit_api();
+        // OpenSearch's `_seq_no` order is unique only inside one shard, and a slice field cuts
+        // slices across shards: such reads need a tiebreaker field, else a scroll.
+        let crosses_shards = pit == Some(PitApi::OpenSearch)
+            && cfg.slice_field.is_some()
+            && cfg.tiebreaker.is_none();
         let reader = match (cfg.method, pit) {
             (ReadMethod::Scroll, _) | (ReadMethod::Auto, None) => Reader::Scroll,
+            (ReadMethod::Auto, Some(_)) if crosses_shards => Reader::Scroll,
+            (ReadMethod::Pit, Some(_)) if crosses_shards => {
+                return Err(EsError::Config(format!(
+                    "method pit with slice_field {:?} on {}: OpenSearch has no `_shard_doc` order, so slices cut by a field need a `tiebreaker` (a unique field with doc values); set one, or use method scroll",
+                    cfg.slice_field.as_deref().unwrap_or_default(),
+                    client.info()
+                )))
+            }
             (_, Some(api)) => Reader::Pit(SharedPit::new(api, &cfg.index, &cfg.keep_alive)),
             (ReadMethod::Pit, None) => {
                 return Err(EsError::Config(format!(
@@ -104,13 +182,16 @@ impl EsSource {
         Ok(self.inferred().await?.0.clone())
     }
 
-    async fn inferred(&self) -> Result<Arc<(Arc<Schema>, HashSet<String>)>, EsError> {
+    async fn inferred(&self) -> Result<Arc<Inferred>, EsError> {
         self.inferred
             .get_or_try_init(|| async {
                 let answer = self.client.get_mapping(&self.cfg.index).await?;
-                let InferredSchema { schema, objects } =
-                    mapping_to_schema(&self.cfg.index, &answer, &self.cfg)?;
-                Ok(Arc::new((Arc::new(schema), objects)))
+                let InferredSchema {
+                    schema,
+                    objects,
+                    id_key,
+                } = mapping_to_schema(&self.cfg.index, &answer, &self.cfg)?;
+                Ok(Arc::new((Arc::new(schema), objects, id_key)))
             })
             .await
             .cloned()
@@ -120,12 +201,16 @@ impl EsSource {
         let field = match (&self.cfg.tiebreaker, &self.reader) {
             (Some(f), _) => f.as_str(),
             (None, Reader::Scroll) => "_doc",
-            (None, Reader::Pit(p)) => match p.api() {
-                PitApi::Elasticsearch => "_shard_doc",
-                PitApi::OpenSearch => "_id",
-            },
+            (None, Reader::Pit(p)) => default_tiebreaker(p.api()),
         };
         json!([{ field: "asc" }])
+    }
+
+    /// Whether sort values mean something only in the point-in-time they came from
+    /// (`_shard_doc`), rather than in any (`_seq_no` in one shard, a configured field).
+    fn order_is_pit_relative(&self) -> bool {
+        self.cfg.tiebreaker.is_none()
+            && matches!(&self.reader, Reader::Pit(p) if p.api() == PitApi::Elasticsearch)
     }
 
     fn base_body(&self, slice: (u64, u64)) -> Map<String, Json> {
@@ -159,6 +244,35 @@ impl EsSource {
     }
 
     /// Names the index as the unit of source errors.
+    /// A checkpoint this source cannot read, naming the index.
+    fn damaged(&self, e: DamagedCheckpoint) -> datatrace_core::Error {
+        datatrace_core::Error::DamagedCheckpoint {
+            unit: self.cfg.index.clone(),
+            source: Box::new(e),
+        }
+    }
+
+    /// The resume position of `slice`, as the reader's type `T`: a damaged or foreign
+    /// checkpoint (another read method, another slice) is an error, never a fresh start.
+    fn resume_from<T: serde::de::DeserializeOwned + HasSlice>(
+        &self,
+        p: &Position,
+        slice: (u64, u64),
+        expected: &str,
+    ) -> datatrace_core::Result<T> {
+        let part = format!("slice-{}", slice.0);
+        let t: T = p.state_as(&part, expected).map_err(|e| self.damaged(e))?;
+        if t.slice() != slice.0 {
+            return Err(self.damaged(DamagedCheckpoint::new(
+                format!("the resume position of part {part}"),
+                &p.state,
+                expected,
+                format!("it belongs to slice {}", t.slice()),
+            )));
+        }
+        Ok(t)
+    }
+
     fn named(&self, e: datatrace_core::Error) -> datatrace_core::Error {
         match e {
             datatrace_core::Error::Source { unit, source } if unit == "elasticsearch" => {
@@ -171,11 +285,18 @@ impl EsSource {
         }
     }
 
-    fn decoder<'s>(&self, inferred: &'s (Arc<Schema>, HashSet<String>)) -> Decoder<'s> {
+    fn decoder<'s>(&self, inferred: &'s Inferred) -> Decoder<'s> {
+        let id_column = match (&self.cfg.id_column, self.cfg.raw) {
+            (Some(c), _) => Some(c.as_str()),
+            (None, true) => Some(crate::mapping::ID_COLUMN),
+            (None, false) => None,
+        };
         Decoder {
             schema: &inferred.0,
             objects: &inferred.1,
             raw: self.cfg.raw,
+            id: id_column.and_then(|c| inferred.0.index_of(c)),
+            id_key: inferred.2.as_ref(),
             extra: self
                 .cfg
                 .extra_column
@@ -197,151 +318,6 @@ impl EsSource {
             context: context.into(),
             reason: format!("document {id}: {e}"),
         })
-    }
-
-    async fn search(
-        &self,
-        context: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        body: &Json,
-    ) -> Result<Result<Bytes, (u16, Bytes)>, EsError> {
-        let bytes = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
-        let r = self
-            .client
-            .request_retry(context, Method::Post, path, query, Some(bytes))
-            .await?;
-        if !r.is_success() {
-            if is_context_missing(r.status, &r.body) {
-                return Ok(Err((r.status, r.body)));
-            }
-            return Err(self.client.status_error(&r, context, Some(&self.cfg.index)));
-        }
-        Ok(Ok(r.body))
-    }
-
-    async fn read_pit(
-        &self,
-        pit: &SharedPit,
-        slice: (u64, u64),
-        from: Option<Position>,
-        out: &mut Emitter,
-    ) -> datatrace_core::Result<()> {
-        let inferred = self.inferred().await?;
-        let decoder = self.decoder(&inferred);
-        let mut after: Option<Json> = from.and_then(|p| p.state.get("after").cloned());
-        let mut id = pit.join(&self.client).await?;
-        let result: datatrace_core::Result<()> = async {
-            let context = format!("reading index {} (slice {} of {})", self.cfg.index, slice.0, slice.1);
-            loop {
-                let mut body = self.base_body(slice);
-                body.insert("pit".into(), json!({"id": id, "keep_alive": self.cfg.keep_alive}));
-                if let Some(a) = &after {
-                    body.insert("search_after".into(), a.clone());
-                }
-                let bytes = match self.search(&context, "/_search", &[], &Json::Object(body)).await? {
-                    Ok(b) => b,
-                    Err(_) => {
-                        tracing::info!(index = %self.cfg.index, "point-in-time expired, opening a new one");
-                        id = pit.renew(&self.client, &id).await?;
-                        continue;
-                    }
-                };
-                let answer = self.parse(&context, &bytes)?;
-                if let Some(new) = &answer.pit_id {
-                    pit.update(&id, new).await;
-                    id = new.clone();
-                }
-                let hits = answer.hits.hits;
-                let n = hits.len();
-                if n == 0 {
-                    return Ok(());
-                }
-                let last_sort = hits.last().and_then(|h| h.sort.clone());
-                for hit in hits {
-                    let record = self.decode(&decoder, &context, hit)?;
-                    out.emit(record).await?;
-                }
-                let Some(sort) = last_sort else {
-                    return Err(EsError::Protocol {
-                        context,
-                        reason: "hits without sort values".into(),
-                    }
-                    .into());
-                };
-                after = Some(Json::Array(sort));
-                out.checkpoint(Position::new(json!({"slice": slice.0, "after": after})))
-                    .await?;
-                if n < self.cfg.page_size {
-                    return Ok(());
-                }
-            }
-        }
-        .await;
-        pit.leave(&self.client, result.is_ok()).await;
-        result
-    }
-
-    async fn read_scroll(
-        &self,
-        slice: (u64, u64),
-        from: Option<Position>,
-        out: &mut Emitter,
-    ) -> datatrace_core::Result<()> {
-        let inferred = self.inferred().await?;
-        let decoder = self.decoder(&inferred);
-        let mut skip = from
-            .and_then(|p| p.state.get("read").and_then(|r| r.as_u64()))
-            .unwrap_or(0);
-        let mut read = skip;
-        let context = format!(
-            "scrolling index {} (slice {} of {})",
-            self.cfg.index, slice.0, slice.1
-        );
-        let ka = self.cfg.keep_alive.as_str();
-        let path = format!("/{}/_search", encode_path(&self.cfg.index));
-        let first = Json::Object(self.base_body(slice));
-        let mut scroll_id: Option<String> = None;
-        let result: datatrace_core::Result<()> = async {
-            let mut page = self
-                .search(&context, &path, &[("scroll", ka)], &first)
-                .await?;
-            loop {
-                let bytes = page.map_err(|_| EsError::Protocol {
-                    context: context.clone(),
-                    reason: "the scroll context expired (raise keep_alive)".into(),
-                })?;
-                let a = self.parse(&context, &bytes)?;
-                if a.scroll_id.is_some() {
-                    scroll_id = a.scroll_id.clone();
-                }
-                let hits = a.hits.hits;
-                if hits.is_empty() {
-                    return Ok(());
-                }
-                for hit in hits {
-                    if skip > 0 {
-                        skip -= 1;
-                        continue;
-                    }
-                    let record = self.decode(&decoder, &context, hit)?;
-                    out.emit(record).await?;
-                    read += 1;
-                }
-                out.checkpoint(Position::new(json!({"slice": slice.0, "read": read})))
-                    .await?;
-                let Some(sid) = &scroll_id else {
-                    return Ok(());
-                };
-                let body = json!({"scroll": ka, "scroll_id": sid});
-                page = self.search(&context, "/_search/scroll", &[], &body).await?;
-            }
-        }
-        .await;
-        if let Some(sid) = scroll_id {
-            clear_scroll(&self.client, &sid).await;
-        }
-        result
     }
 
     async fn shards(&self) -> Result<usize, EsError> {
@@ -391,6 +367,11 @@ impl Drop for EsSource {
 
 #[async_trait]
 impl Source for EsSource {
+    /// Snapshot rows have distinct keys: several writers may write them in any order.
+    fn ordered(&self) -> bool {
+        false
+    }
+
     async fn schema(&self) -> datatrace_core::Result<Option<Arc<Schema>>> {
         let s = self
             .inferred_schema()
@@ -400,21 +381,33 @@ impl Source for EsSource {
     }
 
     async fn split(&self, max_parts: usize) -> datatrace_core::Result<Vec<Part>> {
-        let n = if self.cfg.slices > 0 {
+        // OpenSearch's `_seq_no` order needs every slice to be one whole shard, which slicing
+        // without a slice field gives when there are exactly as many slices as shards.
+        let per_shard = matches!(&self.reader, Reader::Pit(p) if p.api() == PitApi::OpenSearch)
+            && self.cfg.tiebreaker.is_none();
+        let n = if self.cfg.slices > 0 && !per_shard {
             self.cfg.slices
         } else {
-            self.shards()
-                .await
-                .map_err(|e| self.named(e.into()))?
-                .min(max_parts.max(1))
+            let shards = self.shards().await.map_err(|e| self.named(e.into()))?;
+            if per_shard {
+                if self.cfg.slices > 0 && self.cfg.slices != shards {
+                    tracing::info!(index = %self.cfg.index, slices = self.cfg.slices, shards, "reading one slice per shard (OpenSearch orders by _seq_no, which is unique only within a shard)");
+                }
+                shards
+            } else {
+                shards.min(max_parts.max(1))
+            }
         };
         if let Reader::Pit(p) = &self.reader {
             p.expect_parts(n).await;
         }
         Ok((0..n)
-            .map(|i| Part {
-                id: format!("slice-{i}"),
-                spec: json!({"slice": i, "max": n}),
+            .map(|i| {
+                let spec = SliceSpec {
+                    slice: i as u64,
+                    max: n as u64,
+                };
+                Part::with_spec(format!("slice-{i}"), &spec)
             })
             .collect())
     }
@@ -444,10 +437,10 @@ impl Source for EsSource {
         from: Option<Position>,
         out: &mut Emitter,
     ) -> datatrace_core::Result<()> {
-        let slice = (
-            part.spec.get("slice").and_then(|s| s.as_u64()).unwrap_or(0),
-            part.spec.get("max").and_then(|s| s.as_u64()).unwrap_or(1),
-        );
+        let spec: SliceSpec = part
+            .spec_as("an Elasticsearch slice")
+            .map_err(|e| self.damaged(e))?;
+        let slice = (spec.slice, spec.max);
         let r = match &self.reader {
             Reader::Pit(p) => self.read_pit(p, slice, from, out).await,
             Reader::Scroll => self.read_scroll(slice, from, out).await,
@@ -456,10 +449,11 @@ impl Source for EsSource {
     }
 }
 
-/// The flavour-specific default tiebreaker, for documentation and tests.
-pub fn default_tiebreaker(flavor: Flavor) -> &'static str {
-    match flavor {
-        Flavor::Elasticsearch => "_shard_doc",
-        Flavor::OpenSearch => "_id",
+/// The order a point-in-time read uses when no `tiebreaker` is configured: index order,
+/// which costs nothing to sort by and needs no doc values (never `_id`).
+pub fn default_tiebreaker(api: PitApi) -> &'static str {
+    match api {
+        PitApi::Elasticsearch => "_shard_doc",
+        PitApi::OpenSearch => "_seq_no",
     }
 }

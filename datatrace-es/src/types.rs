@@ -116,6 +116,35 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
 }
 
+/// Appends the JSON text of a store that keeps JSON as text (MariaDB), exactly as written
+/// but for the whitespace between tokens (a bulk body is one document per line): numbers
+/// keep every digit and their spelling, keys their order and escapes. `Err` when the text
+/// is not JSON.
+pub fn write_json_text(buf: &mut Vec<u8>, text: &str) -> Result<(), String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| e.to_string())?;
+    buf.reserve(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text.as_bytes() {
+        if in_string {
+            buf.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            if b == b'"' {
+                in_string = true;
+            }
+            buf.push(b);
+        }
+    }
+    Ok(())
+}
+
 /// Appends a value as JSON.
 pub fn write_value(buf: &mut Vec<u8>, v: &Value, decimal: DecimalAs) {
     match v {
@@ -172,6 +201,48 @@ fn write_f64(buf: &mut Vec<u8>, f: f64) {
     }
 }
 
+/// A value as a JSON tree, the same JSON [`write_value`] writes, for values nested inside
+/// objects (the related rows of denormalized documents). One difference: a decimal written
+/// as a number stays a JSON number only where that number holds it exactly (a `serde_json`
+/// number is an `i64`, `u64` or `f64`); other decimals become strings of their exact
+/// digits, which numeric fields accept.
+pub fn value_to_json(v: &Value, decimal: DecimalAs) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => Json::from(*i),
+        Value::UInt(u) => Json::from(*u),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Value::Decimal(d) => decimal_to_json(d, decimal),
+        Value::String(s) => Json::String(s.clone()),
+        Value::Json(j) => j.clone(),
+        other => {
+            // Bytes, dates and times: the text write_value writes.
+            let mut buf = Vec::new();
+            write_value(&mut buf, other, decimal);
+            serde_json::from_slice(&buf).unwrap_or(Json::Null)
+        }
+    }
+}
+
+fn decimal_to_json(d: &Decimal, how: DecimalAs) -> Json {
+    if how == DecimalAs::Number {
+        let exact = d.normalized();
+        if !exact.as_str().contains('.') {
+            if let Ok(i) = exact.as_str().parse::<i64>() {
+                return Json::from(i);
+            }
+        }
+        if let Some(n) = serde_json::Number::from_f64(d.to_f64()) {
+            let back = n.to_string().parse::<Decimal>().map(|x| x.normalized());
+            if back.is_ok_and(|b| b.as_str() == exact.as_str()) {
+                return Json::Number(n);
+            }
+        }
+    }
+    Json::String(d.as_str().to_string())
+}
+
 fn write_decimal(buf: &mut Vec<u8>, d: &Decimal, how: DecimalAs) {
     match how {
         DecimalAs::String => write_str(buf, d.as_str()),
@@ -200,6 +271,81 @@ pub fn number_text(n: &serde_json::Number) -> String {
     n.as_f64().map(|f| f.to_string()).unwrap_or_default()
 }
 
+/// The exact decimal a JSON number's text stands for, exponent expanded (`1.5E+3` is
+/// `1500`, `-12e-3` is `-0.012`); `None` for text that is not a JSON number or whose
+/// exponent is beyond any decimal column (|exponent| > 400).
+pub fn decimal_from_number_text(text: &str) -> Option<Decimal> {
+    let (neg, body) = match text.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], body[i + 1..].parse::<i32>().ok()?),
+        None => (body, 0),
+    };
+    if !(-400..=400).contains(&exp) {
+        return None;
+    }
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) || (mantissa.contains('.') && frac.is_empty()) {
+        return None;
+    }
+    // digits * 10^(exp - frac.len())
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i64 + exp as i64; // position of the point in `digits`
+    let mut out = String::with_capacity(digits.len() + exp.unsigned_abs() as usize + 3);
+    if neg {
+        out.push('-');
+    }
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
+        out.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        out.push_str(a);
+        out.push('.');
+        out.push_str(b);
+    }
+    out.parse().ok()
+}
+
+/// A number field of a hit read straight from its JSON text, so that no digit goes through a
+/// binary float it does not need to: `DOUBLE` as the nearest double (exact for every text
+/// a double was written as), `DECIMAL` digit for digit, integers exact in their range.
+/// `None` when the text is not a JSON number of that type (the caller then converts the
+/// parsed JSON as [`json_to_value`] does).
+pub fn number_from_text(text: &str, ty: DataType) -> Option<Value> {
+    let first = *text.as_bytes().first()?;
+    if !(first == b'-' || first.is_ascii_digit()) {
+        return None;
+    }
+    match ty {
+        DataType::Float => text
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Value::Float),
+        DataType::Decimal { .. } => decimal_from_number_text(text).map(Value::Decimal),
+        DataType::Int => text.parse::<i64>().ok().map(Value::Int).or_else(|| {
+            // 5.0, 1e3: integral numbers written as floats.
+            let d = decimal_from_number_text(text)?.normalized();
+            d.as_str().parse::<i64>().ok().map(Value::Int)
+        }),
+        DataType::UInt => text.parse::<u64>().ok().map(Value::UInt).or_else(|| {
+            let d = decimal_from_number_text(text)?.normalized();
+            d.as_str().parse::<u64>().ok().map(Value::UInt)
+        }),
+        _ => None,
+    }
+}
+
 /// Converts a field of a hit to the [`Value`] of its column type; values that do not fit
 /// stay JSON (see the module docs).
 pub fn json_to_value(v: Json, ty: DataType) -> Value {
@@ -223,9 +369,9 @@ pub fn json_to_value(v: Json, ty: DataType) -> Value {
         (Json::String(s), DataType::UInt) => s.trim().parse().ok().map(Value::UInt),
         (Json::Number(n), DataType::Float) => n.as_f64().map(Value::Float),
         (Json::String(s), DataType::Float) => s.trim().parse().ok().map(Value::Float),
-        (Json::Number(n), DataType::Decimal { .. }) => {
-            number_text(n).parse().ok().map(Value::Decimal)
-        }
+        (Json::Number(n), DataType::Decimal { .. }) => decimal_from_number_text(&n.to_string())
+            .or_else(|| number_text(n).parse().ok())
+            .map(Value::Decimal),
         (Json::String(s), DataType::Decimal { .. }) => s.trim().parse().ok().map(Value::Decimal),
         (Json::String(_), DataType::String) => match v {
             Json::String(s) => return Value::String(s),
@@ -310,140 +456,5 @@ fn normalize_time_part(body: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn written(v: &Value, d: DecimalAs) -> String {
-        let mut b = Vec::new();
-        write_value(&mut b, v, d);
-        String::from_utf8(b).unwrap()
-    }
-
-    #[test]
-    fn strings_are_escaped_like_serde_json() {
-        let long = "abcdefgh\"ijklmnop\\qrstuvwx\u{7}yz0123456789 ~\u{7f}é🎉".repeat(3);
-        for s in [
-            long.as_str(),
-            "12345678",
-            "1234567\"",
-            "\"2345678abcdefgh",
-            "plain",
-            "quo\"te",
-            "back\\slash",
-            "nl\n\t\r",
-            "\u{1}\u{1f}",
-            "héllo 🎉",
-            "",
-        ] {
-            let mut b = Vec::new();
-            write_str(&mut b, s);
-            assert_eq!(
-                String::from_utf8(b).unwrap(),
-                serde_json::to_string(s).unwrap()
-            );
-        }
-    }
-
-    #[test]
-    fn values_are_written_as_documented() {
-        let n = DecimalAs::Number;
-        assert_eq!(written(&Value::UInt(u64::MAX), n), "18446744073709551615");
-        assert_eq!(written(&Value::Int(i64::MIN), n), "-9223372036854775808");
-        assert_eq!(written(&Value::Float(f64::NAN), n), "null");
-        assert_eq!(written(&Value::Float(0.5), n), "0.5");
-        let d: Decimal = "-12345678901234567890.000000000000000001".parse().unwrap();
-        assert_eq!(
-            written(&Value::Decimal(d.clone()), n),
-            "-12345678901234567890.000000000000000001"
-        );
-        assert_eq!(
-            written(&Value::Decimal(d), DecimalAs::String),
-            "\"-12345678901234567890.000000000000000001\""
-        );
-        assert_eq!(
-            written(&Value::Decimal("007.50".parse().unwrap()), n),
-            "7.5"
-        );
-        assert_eq!(
-            written(&Value::Bytes(vec![0u8, 255, 1].into()), n),
-            "\"AP8B\""
-        );
-        assert_eq!(
-            written(
-                &Value::Timestamp("2024-02-29T01:02:03.000004Z".parse().unwrap()),
-                n
-            ),
-            "\"2024-02-29T01:02:03.000004Z\""
-        );
-        assert_eq!(
-            written(&Value::DateTime("2024-02-29T01:02:03".parse().unwrap()), n),
-            "\"2024-02-29T01:02:03\""
-        );
-        assert_eq!(
-            written(&Value::Time("-838:59:59".parse().unwrap()), n),
-            "\"-838:59:59\""
-        );
-        assert_eq!(
-            written(&Value::Json(json!({"a": [1, null]})), n),
-            r#"{"a":[1,null]}"#
-        );
-    }
-
-    #[test]
-    fn hits_convert_by_type_and_keep_misfits_as_json() {
-        assert_eq!(json_to_value(json!(5), DataType::Int), Value::Int(5));
-        assert_eq!(json_to_value(json!("5"), DataType::Int), Value::Int(5));
-        assert_eq!(
-            json_to_value(json!([1, 2]), DataType::Int),
-            Value::Json(json!([1, 2]))
-        );
-        assert_eq!(
-            json_to_value(json!(u64::MAX), DataType::UInt),
-            Value::UInt(u64::MAX)
-        );
-        let dec = DataType::Decimal {
-            precision: 10,
-            scale: 2,
-        };
-        assert_eq!(
-            json_to_value(json!(12.34), dec),
-            Value::Decimal("12.34".parse().unwrap())
-        );
-        assert_eq!(
-            json_to_value(json!(1e21), dec),
-            Value::Decimal("1000000000000000000000".parse().unwrap())
-        );
-        assert_eq!(
-            json_to_value(json!("AP8B"), DataType::Bytes),
-            Value::Bytes(vec![0u8, 255, 1].into())
-        );
-        assert_eq!(json_to_value(json!(null), DataType::String), Value::Null);
-        assert_eq!(
-            json_to_value(json!({"x": 1}), DataType::String),
-            Value::Json(json!({"x": 1}))
-        );
-        let ts = |s: &str| json_to_value(json!(s), DataType::Timestamp);
-        assert_eq!(
-            ts("2024-01-02"),
-            Value::Timestamp("2024-01-02T00:00:00Z".parse().unwrap())
-        );
-        assert_eq!(
-            ts("2024-01-02T03:04:05.123456789Z"),
-            Value::Timestamp("2024-01-02T03:04:05.123456Z".parse().unwrap())
-        );
-        assert_eq!(
-            ts("2024-01-02T03:04"),
-            Value::Timestamp("2024-01-02T03:04:00Z".parse().unwrap())
-        );
-        assert_eq!(
-            ts("2024-01-02T03:04:05+02:00"),
-            Value::Timestamp("2024-01-02T01:04:05Z".parse().unwrap())
-        );
-        assert_eq!(
-            json_to_value(json!(1_000), DataType::Timestamp),
-            Value::Timestamp(Timestamp::from_unix_micros(1_000_000))
-        );
-        assert_eq!(ts("yesterday"), Value::Json(json!("yesterday")));
-    }
-}
+#[path = "types_tests.rs"]
+mod tests;

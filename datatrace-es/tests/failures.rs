@@ -9,20 +9,17 @@ use std::time::Duration;
 
 use common::*;
 use datatrace_core::testing::{GeneratorSource, MemorySource};
+use datatrace_core::Sink;
 use datatrace_core::{
     Column, DataType, DeadLetterQueue, ErrorPolicy, MemoryDeadLetterQueue, Pipeline,
     PipelineConfig, Record, RetryPolicy, RunStatus, Schema, Value,
 };
 use datatrace_es::{EsClient, EsError, EsSink, SinkConfig};
-use datatrace_testkit::{osmem, unique_name, FaultProxy};
+use datatrace_testkit::{engine, unique_name, FaultProxy};
 use serde_json::json;
 
 fn quick_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 30,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(100),
-    }
+    RetryPolicy::new(30, Duration::from_millis(5), Duration::from_millis(100))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,7 +65,7 @@ async fn mapping_violations_go_to_the_dead_letter_queue_and_the_rest_lands() {
     let bad: Vec<i64> = (0..500).filter(|i| i % 7 == 3).collect();
     let dlq = Arc::new(MemoryDeadLetterQueue::new());
     let sink = EsSink::connect(
-        &conn(&osmem().url()),
+        &conn(&engine().url()),
         SinkConfig {
             max_docs: 64,
             ..Default::default()
@@ -179,7 +176,7 @@ fn check_landed_once(index: &str, rows: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_429_503_and_drops_are_retried_and_everything_lands_once() {
-    let proxy = FaultProxy::start(osmem().addr());
+    let proxy = FaultProxy::start(engine().addr());
     let rows = 1500;
     for (what, status, share) in [("429", 429, 0.3), ("503", 503, 0.25), ("drop", 0, 0.2)] {
         proxy.clear();
@@ -223,7 +220,7 @@ async fn unreachable_cluster_and_wrong_credentials_are_clear() {
     let msg = e.to_string();
     assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
 
-    let proxy = FaultProxy::start(osmem().addr());
+    let proxy = FaultProxy::start(engine().addr());
     proxy.set_http_error_rate(401, 1.0);
     let mut c = conn(&proxy.url());
     c.username = Some("elastic".into());
@@ -249,26 +246,73 @@ async fn unreachable_cluster_and_wrong_credentials_are_clear() {
     .await
     .unwrap();
     proxy.set_http_error_rate(403, 1.0);
-    let e = Pipeline::new(
+    let err = Pipeline::new(
         "auth",
         Arc::new(GeneratorSource::new(10, 3, 4)),
         Arc::new(sink),
     )
     .run()
     .await
-    .unwrap_err()
-    .to_string();
+    .unwrap_err();
+    let e = err.to_string();
     assert!(
         e.contains("authentication failed") && !e.contains("wrong-password-123"),
         "{e}"
     );
+    // The connector's typed error reaches the run's error, not just its text.
+    assert!(
+        matches!(
+            err.find_source::<EsError>(),
+            Some(EsError::Auth { status: 403, .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_header_reaches_the_outcomes() {
+    let proxy = FaultProxy::start(engine().addr());
+    let index = unique_name("retry_after");
+    let sink = EsSink::connect(
+        &conn(&proxy.url()),
+        SinkConfig {
+            index: index.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let source = GeneratorSource::new(3, 3, 4);
+    let schema = source.row(0).schema;
+    sink.prepare(&datatrace_core::PrepareContext {
+        unit: index.clone(),
+        schema: Some(schema),
+        resumed: false,
+    })
+    .await
+    .unwrap();
+    proxy.set_http_error_rate(429, 1.0);
+    proxy.set_retry_after(Some(7));
+    let batch = datatrace_core::Batch::new((0..3).map(|i| source.row(i)).collect());
+    let outcomes = sink.write(&batch).await.unwrap();
+    for o in &outcomes {
+        let datatrace_core::Outcome::Retryable(cause) = o else {
+            panic!("{o:?}");
+        };
+        assert_eq!(
+            cause.suggested_delay(),
+            Some(Duration::from_secs(7)),
+            "{cause:?}"
+        );
+        assert!(cause.contains("429"), "{cause}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_large_documents_are_rejected_naming_index_and_id() {
     let index = unique_name("large");
     let sink = EsSink::connect(
-        &conn(&osmem().url()),
+        &conn(&engine().url()),
         SinkConfig {
             index: index.clone(),
             max_document_bytes: 2_000,

@@ -1,4 +1,4 @@
-//! Sink features against osmem: index creation from a table schema, naming patterns,
+//! Sink features against the test run's search engine: index creation from a table schema, naming patterns,
 //! deletes, partial updates, external versioning, bulk-load settings, gzip.
 
 mod common;
@@ -15,7 +15,7 @@ use datatrace_es::{
     EsSink, EsSource, IndexSettings, RefreshPolicy, SinkConfig, SourceConfig, VersionSource,
     WriteAction,
 };
-use datatrace_testkit::{osmem, unique_name};
+use datatrace_testkit::{engine, unique_name};
 use serde_json::json;
 
 fn table(name: &str) -> Arc<Schema> {
@@ -23,7 +23,11 @@ fn table(name: &str) -> Arc<Schema> {
         Schema::new(
             name,
             vec![
-                Column::new("id", DataType::UInt).not_null(),
+                // INT UNSIGNED: below 2^63, so `long` where the cluster has no unsigned_long
+                // (64-bit ones: tests/unsigned.rs).
+                Column::new("id", DataType::UInt)
+                    .not_null()
+                    .native("int(10) unsigned"),
                 Column::new("region", DataType::String).not_null(),
                 Column::new(
                     "price",
@@ -68,7 +72,7 @@ fn row(s: &Arc<Schema>, id: u64, region: &str) -> Record {
             Value::Time("-12:00:01".parse().unwrap()),
             Value::Bytes(vec![0u8, 1, 254, 255].into()),
             Value::Json(json!({"k": [1, 2], "z": {"q": null}})),
-            Value::Bool(id % 2 == 0),
+            Value::Bool(id.is_multiple_of(2)),
         ],
     )
 }
@@ -90,7 +94,7 @@ async fn creates_indices_from_table_schemas_and_reads_them_back() {
     let name = unique_name("orders");
     let s = table(&name);
     let sink = EsSink::connect(
-        &conn(&osmem().url()),
+        &conn(&engine().url()),
         SinkConfig {
             index: "{prefix}-{db}-{table}".into(),
             prefix: "dt".into(),
@@ -124,7 +128,14 @@ async fn creates_indices_from_table_schemas_and_reads_them_back() {
     assert_eq!(d["doc"], json!({"k": [1, 2], "z": {"q": null}}));
     let m = os("GET", &format!("/{index}/_mapping"), None);
     let p = &m[&index]["mappings"]["properties"];
-    assert_eq!(p["id"]["type"], "unsigned_long");
+    // unsigned_long is an x-pack type on Elasticsearch: the testkit's Elasticsearch 7.17 has
+    // no x-pack (build_flavor "unknown"), and an INT UNSIGNED column fits a long there.
+    let unsigned = if engine().flavor() == datatrace_testkit::EngineFlavor::Elasticsearch {
+        "long"
+    } else {
+        "unsigned_long"
+    };
+    assert_eq!(p["id"]["type"], unsigned);
     assert_eq!(p["price"]["type"], "scaled_float");
     assert_eq!(p["exact"]["type"], "keyword");
     assert_eq!(p["raw"]["type"], "binary");
@@ -136,7 +147,7 @@ async fn creates_indices_from_table_schemas_and_reads_them_back() {
     assert_eq!(settings[&index]["settings"]["index.number_of_shards"], "2");
 
     // Reading the index back restores the table's column types from the mapping's _meta.
-    let source = EsSource::connect(&conn(&osmem().url()), SourceConfig::new(index.clone()))
+    let source = EsSource::connect(&conn(&engine().url()), SourceConfig::new(index.clone()))
         .await
         .unwrap();
     let back = source.inferred_schema().await.unwrap();
@@ -182,7 +193,7 @@ async fn deletes_updates_upserts_and_routing() {
     let rec = |op: Op, id: i64, a: Value, b: Value| {
         Record::new(op, s.clone(), vec![Value::Int(id), a, b])
     };
-    let conn = conn(&osmem().url());
+    let conn = conn(&engine().url());
     let sink = Arc::new(
         EsSink::connect(
             &conn,
@@ -283,7 +294,7 @@ async fn external_versions_never_let_older_changes_win() {
     };
     let sink = Arc::new(
         EsSink::connect(
-            &conn(&osmem().url()),
+            &conn(&engine().url()),
             SinkConfig {
                 version: Some(VersionSource::Position),
                 ..Default::default()
@@ -349,7 +360,7 @@ async fn bulk_load_settings_are_switched_and_restored() {
         move |r: Record| {
             let mut s = seen.lock().unwrap();
             if s.is_none() {
-                let v = osmem()
+                let v = engine()
                     .request(
                         "GET",
                         &format!("/{name}/_settings?flat_settings=true"),
@@ -361,7 +372,7 @@ async fn bulk_load_settings_are_switched_and_restored() {
             Some(r)
         }
     };
-    let mut c = conn(&osmem().url());
+    let mut c = conn(&engine().url());
     c.gzip = true; // compressed bodies on the way
     let sink = Arc::new(
         EsSink::connect(

@@ -13,7 +13,7 @@ use datatrace_core::{
     RunStatus, Schema, Sink, SinkError, Source, TableChange, TableChangeKind, TableChanges, Value,
 };
 use datatrace_es::{EsSink, SinkConfig};
-use datatrace_testkit::{osmem, unique_name, FaultProxy};
+use datatrace_testkit::{engine, unique_name, FaultProxy};
 use serde_json::{json, Value as Json};
 
 fn table(name: &str) -> Arc<Schema> {
@@ -50,7 +50,7 @@ fn rows(s: &Arc<Schema>, ids: std::ops::Range<i64>) -> Vec<Record> {
 }
 
 async fn sink(cfg: SinkConfig) -> EsSink {
-    EsSink::connect(&conn(&osmem().url()), cfg).await.unwrap()
+    EsSink::connect(&conn(&engine().url()), cfg).await.unwrap()
 }
 
 async fn write(sink: &EsSink, records: Vec<Record>) {
@@ -75,7 +75,7 @@ fn rename_to(to: &Arc<Schema>) -> TableChangeKind {
 }
 
 fn exists(index: &str) -> bool {
-    match osmem().request("HEAD", &format!("/{index}"), None).status {
+    match engine().request("HEAD", &format!("/{index}"), None).status {
         200 => true,
         404 => false,
         s => panic!("HEAD /{index}: {s}"),
@@ -364,7 +364,7 @@ async fn fail_and_ignore_leave_the_index_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unanswered_and_busy_requests_are_transient_other_errors_fatal() {
-    let proxy = FaultProxy::start(osmem().addr());
+    let proxy = FaultProxy::start(engine().addr());
     let mut c = conn(&proxy.url());
     c.retry.max_attempts = 2;
     let sink = EsSink::connect(&c, SinkConfig::default()).await.unwrap();

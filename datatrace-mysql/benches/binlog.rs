@@ -8,10 +8,11 @@
 //!    normalisation to `Value`s and the emitter's channel; no sink).
 //! 2. End-to-end lag under a steady load: a writer inserts `BENCH_RATE` rows/s (default
 //!    2000; 20 rows every 10 ms, each carrying its insert time in microseconds) for
-//!    `BENCH_SECS` s (default 20); a stream pipeline (partition by key, 3 workers) applies
-//!    them to a MySQL target and, separately, to the testkit's bulk endpoint through the
-//!    Elasticsearch sink. Lag = time the sink acknowledged the write - the row's insert time;
-//!    p50 / p99 / max over every row.
+//!    `BENCH_SECS` s (default 20); a stream pipeline applies them to a MySQL target, with the
+//!    pipeline's default settings and, in the same run, tuned (partition by key, 3 workers,
+//!    5 ms linger), and separately to the testkit's bulk endpoint through the Elasticsearch
+//!    sink (defaults). Lag = time the sink acknowledged the write - the row's insert time;
+//!    p50 / p99 / max over every row. `BENCH_LAG_ONLY=1` skips part 1.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,10 +109,12 @@ async fn decode_throughput(rows: u64) {
     );
 }
 
-/// Wraps a sink and records, per written row, ack time - the row's `t_us` column.
+/// Wraps a sink and records, per written row, ack time - the row's `t_us` column, and per
+/// batch its rows and the time the sink took to write it.
 struct LagSink {
     inner: Arc<dyn Sink>,
     lags_us: Mutex<Vec<i64>>,
+    writes: Mutex<Vec<(usize, i64)>>,
 }
 
 #[async_trait]
@@ -120,8 +123,13 @@ impl Sink for LagSink {
         self.inner.prepare(ctx).await
     }
     async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
+        let started = now_us();
         let out = self.inner.write(batch).await?;
         let now = now_us();
+        self.writes
+            .lock()
+            .unwrap()
+            .push((batch.len(), now - started));
         let mut l = self.lags_us.lock().unwrap();
         for r in &batch.records {
             if let Some(t) = r.get("t_us").and_then(|v| v.as_i64()) {
@@ -132,7 +140,23 @@ impl Sink for LagSink {
     }
 }
 
-async fn lag(target: &str, sink: Arc<dyn Sink>, rate: u64, secs: u64, id: u32) {
+fn tuned() -> PipelineConfig {
+    PipelineConfig {
+        partition_by_key: true,
+        sink_concurrency: 3,
+        batch_size: 500,
+        linger: Duration::from_millis(5),
+        ..Default::default()
+    }
+}
+
+async fn lag(
+    target: &str,
+    sink: Arc<dyn Sink>,
+    config: PipelineConfig,
+    (rate, secs): (u64, u64),
+    id: u32,
+) {
     let m = datatrace_testkit::mariadb();
     let db = m.create_database("bench_lag");
     m.exec(&format!(
@@ -143,19 +167,14 @@ async fn lag(target: &str, sink: Arc<dyn Sink>, rate: u64, secs: u64, id: u32) {
     let lag_sink = Arc::new(LagSink {
         inner: sink,
         lags_us: Mutex::new(Vec::new()),
+        writes: Mutex::new(Vec::new()),
     });
     let pipeline = Pipeline::new(
         "binlog",
         Arc::new(BinlogSource::new(conn.clone(), opts(&db, &start, id)).expect("source")),
         lag_sink.clone(),
     )
-    .config(PipelineConfig {
-        partition_by_key: true,
-        sink_concurrency: 3,
-        batch_size: 500,
-        linger: Duration::from_millis(5),
-        ..Default::default()
-    });
+    .config(config);
     let cancel = pipeline.canceller();
     let running = tokio::spawn(pipeline.run());
     let stop = Arc::new(AtomicBool::new(false));
@@ -204,12 +223,27 @@ async fn lag(target: &str, sink: Arc<dyn Sink>, rate: u64, secs: u64, id: u32) {
             .unwrap_or(0) as f64
             / 1000.0
     };
+    let writes = lag_sink.writes.lock().unwrap().clone();
+    let mut took: Vec<i64> = writes.iter().map(|w| w.1).collect();
+    took.sort_unstable();
+    let q = |x: f64| {
+        took.get(((took.len() as f64 * x) as usize).min(took.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     println!(
-        "lag into {target}: {} rows at {rate} rows/s for {secs} s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "lag into {target}: {} rows at {rate} rows/s for {secs} s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+         {} batches of {:.1} rows on average, the sink's write p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         l.len(),
         p(0.50),
         p(0.99),
-        p(1.0)
+        p(1.0),
+        writes.len(),
+        l.len() as f64 / writes.len().max(1) as f64,
+        q(0.50),
+        q(0.99),
+        q(1.0)
     );
 }
 
@@ -220,21 +254,37 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         let rows = env("BENCH_ROWS", 1_000_000);
-        let rate = env("BENCH_RATE", 2000);
-        let secs = env("BENCH_SECS", 20);
-        decode_throughput(rows).await;
+        let load = (env("BENCH_RATE", 2000), env("BENCH_SECS", 20));
+        if env("BENCH_LAG_ONLY", 0) == 0 {
+            decode_throughput(rows).await;
+        }
         let m = datatrace_testkit::mariadb();
-        let dst = m.create_database("bench_lag_dst");
-        let sink = MySqlSink::new(
-            connect(m.url_for(&dst)).await,
-            SinkOptions {
-                database: Some(dst),
-                create_table: true,
-                ..Default::default()
-            },
+        let mysql = |name: &str| {
+            let dst = m.create_database(name);
+            async move {
+                let sink = MySqlSink::new(
+                    connect(m.url_for(&dst)).await,
+                    SinkOptions {
+                        database: Some(dst),
+                        create_table: true,
+                        ..Default::default()
+                    },
+                )
+                .expect("sink");
+                Arc::new(sink)
+            }
+        };
+        let sink = mysql("bench_lag_dst").await;
+        lag(
+            "MySQL, defaults",
+            sink,
+            PipelineConfig::default(),
+            load,
+            9902,
         )
-        .expect("sink");
-        lag("MySQL", Arc::new(sink), rate, secs, 9902).await;
+        .await;
+        let sink = mysql("bench_lag_tuned").await;
+        lag("MySQL, tuned", sink, tuned(), load, 9904).await;
         let ep = datatrace_testkit::bulk::BulkEndpoint::start();
         let es = datatrace_es::EsSink::connect(
             &datatrace_es::ConnectionConfig::new([ep.url()]),
@@ -246,10 +296,10 @@ fn main() {
         .await
         .expect("es sink");
         lag(
-            "the bulk endpoint (ES sink)",
+            "the bulk endpoint (ES sink), defaults",
             Arc::new(es),
-            rate,
-            secs,
+            PipelineConfig::default(),
+            load,
             9903,
         )
         .await;

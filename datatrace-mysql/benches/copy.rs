@@ -1,9 +1,19 @@
-//! MySQL -> MySQL copy of N rows x 10 columns within one MariaDB (the testkit's), beside
-//! `mysqldump | mariadb` of the same table in the same run.
+//! MySQL -> MySQL copy of N rows x 10 columns from one MariaDB (the testkit's) to another (a
+//! dedicated one, so that the target server's CPU is measured apart from the source's reads):
+//! DataTrace with default settings (its `LOAD DATA LOCAL INFILE` bulk path), the same with
+//! `truncate = true` (the job empties the target itself: the bulk session settings apply),
+//! DataTrace's multi-row `INSERT` path, `mariadb-dump | mariadb`, `mydumper` then `myloader`
+//! (default threads, 100k-row chunks; when mydumper is installed: `scripts/bench-peers.sh`
+//! installs it), and the target server's own `LOAD DATA INFILE` of a file the source wrote
+//! with `SELECT .. INTO OUTFILE`, run interleaved (round robin, `BENCH_ROUNDS` rounds) into
+//! the same emptied target table, so the machine's noise falls on all of them.
 //!
-//! `cargo bench -p datatrace-mysql --bench copy` (BENCH_ROWS=1000000 by default). Prints rows/s,
-//! MB/s and the peak RSS of this process (VmHWM), and checks that both targets equal the
-//! source (CHECKSUM TABLE).
+//! `cargo bench -p datatrace-mysql --bench copy` (`BENCH_ROWS` 1000000, `BENCH_ROUNDS` 3;
+//! `BENCH_BATCH`, `BENCH_READERS`, `BENCH_WRITERS` override the pipeline's defaults). Prints,
+//! per contender, the median rows/s, the client's CPU seconds per million rows (this process
+//! for DataTrace, the pipe's processes for the dump), the target and the source servers'
+//! (`mariadbd`) CPU seconds per million rows, and DataTrace's peak RSS (VmHWM); every copy is
+//! checked against the source with `CHECKSUM TABLE`.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -14,68 +24,71 @@ use datatrace_mysql::{
     table_info, ConnectionConfig, MySqlConnection, MySqlSink, MySqlSource, SinkOptions,
     SourceOptions,
 };
-
-fn vm_hwm_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// User + system CPU seconds of this process so far.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, r)| r)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
+use datatrace_testkit::procstat;
 
 fn checksum(db: &datatrace_testkit::MariaDb, d: &str) -> String {
     let out = db.exec(&format!("CHECKSUM TABLE `{d}`.t"));
     out.split('\t').nth(1).unwrap_or("").trim().to_string()
 }
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+fn env(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Contender {
+    /// DataTrace, default settings (LOAD DATA LOCAL INFILE).
+    Ours,
+    /// DataTrace with `truncate = true`: the job empties the target (bulk session settings).
+    OursFresh,
+    /// DataTrace with `load_data = false` (multi-row INSERT).
+    OursInsert,
+    /// `mariadb-dump | mariadb`.
+    Dump,
+    /// `mydumper` then `myloader`.
+    MyDumper,
+    /// The server's `LOAD DATA INFILE` of its own file.
+    ServerLoad,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Ours => "DataTrace (defaults: LOAD DATA LOCAL)",
+            Contender::OursFresh => "DataTrace (truncate = true: session settings)",
+            Contender::OursInsert => "DataTrace (load_data = false: INSERT)",
+            Contender::Dump => "mariadb-dump | mariadb",
+            Contender::MyDumper => "mydumper + myloader",
+            Contender::ServerLoad => "server LOAD DATA INFILE (file ready)",
+        }
+    }
+}
+
+/// One copy's measures: seconds, client CPU seconds, target and source server CPU seconds.
+type Run = (f64, f64, f64, f64);
+
 fn main() {
-    let rows: u64 = std::env::var("BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let rows: u64 = env("BENCH_ROWS").map_or(1_000_000, |r| r as u64);
+    let rounds = env("BENCH_ROUNDS").unwrap_or(3).max(1);
     let db = datatrace_testkit::mariadb();
+    let target = datatrace_testkit::MariaDb::dedicated();
     let src = db.create_database("bench_src");
-    let dst = db.create_database("bench_dst");
-    let dump_dst = db.create_database("bench_dump");
+    let dst = target.create_database("bench_dst");
     let ddl = "CREATE TABLE t (
         id BIGINT NOT NULL PRIMARY KEY, a INT NOT NULL, b BIGINT, c VARCHAR(64), d DECIMAL(18,4),
         e DATETIME(6), f TEXT, g INT UNSIGNED, h VARCHAR(32), i DOUBLE) DEFAULT CHARSET=utf8mb4";
     // A production-like buffer pool (the test server starts with the 128 MB default, smaller
-    // than the two copies of the table); the same for both contenders.
+    // than the two copies of the table); the same for every contender.
     db.exec("SET GLOBAL innodb_buffer_pool_size = 1073741824");
+    target.exec("SET GLOBAL innodb_buffer_pool_size = 1073741824");
     let t0 = Instant::now();
     db.exec(&format!(
         "USE `{src}`; {ddl}; INSERT INTO t SELECT seq, seq % 1000, seq * 7919, CONCAT('name-', seq), seq / 3,
          '2024-01-01' + INTERVAL seq SECOND + INTERVAL (seq % 1000000) MICROSECOND,
          RPAD(CONCAT('text ', MD5(seq)), 200, ' lorem ipsum'), seq % 65536, LEFT(SHA1(seq), 20), seq / 7
-         FROM seq_1_to_{rows}; USE `{dst}`; {ddl}; USE `{dump_dst}`; {ddl};"
+         FROM seq_1_to_{rows};"
     ));
+    target.exec(&format!("USE `{dst}`; {ddl};"));
     let size_mb: f64 = db
         .exec(&format!(
             "ANALYZE TABLE `{src}`.t; SELECT DATA_LENGTH / 1e6 FROM information_schema.TABLES WHERE TABLE_SCHEMA='{src}' AND TABLE_NAME='t'"
@@ -86,92 +99,193 @@ fn main() {
         .trim()
         .parse()
         .unwrap_or(0.0);
+    let want = checksum(db, &src);
+    // The server's own file for its LOAD DATA INFILE, written before any timing.
+    let outfile = db.datadir().join(format!("{src}.tsv"));
+    let _ = std::fs::remove_file(&outfile);
+    db.exec(&format!(
+        "SELECT * FROM `{src}`.t INTO OUTFILE '{}'",
+        outfile.display()
+    ));
+    let source_pid = db.pid().expect("the source server's pid file");
+    let target_pid = target.pid().expect("the target server's pid file");
+    let base = PipelineConfig::default();
+    let config = PipelineConfig {
+        batch_size: env("BENCH_BATCH").unwrap_or(base.batch_size),
+        read_parallelism: env("BENCH_READERS").unwrap_or(base.read_parallelism),
+        sink_concurrency: env("BENCH_WRITERS").unwrap_or(base.sink_concurrency),
+        ..base
+    };
     println!(
-        "generated {rows} rows x 10 columns ({size_mb:.0} MB of InnoDB data) in {:.1} s",
-        t0.elapsed().as_secs_f64()
+        "generated {rows} rows x 10 columns ({size_mb:.0} MB of InnoDB data) in {:.1} s; \
+         DataTrace: batch {} / readers {} / writers {}; {rounds} interleaved rounds",
+        t0.elapsed().as_secs_f64(),
+        config.batch_size,
+        config.read_parallelism,
+        config.sink_concurrency,
     );
 
-    // DataTrace.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let cpu0 = cpu_secs();
-    let report = rt.block_on(async {
-        let src_conn =
-            MySqlConnection::connect(&ConnectionConfig::new(db.url_for(&src)).max_connections(6))
-                .await
-                .expect("connect");
-        let dst_conn =
-            MySqlConnection::connect(&ConnectionConfig::new(db.url_for(&dst)).max_connections(6))
-                .await
-                .expect("connect");
-        let info = table_info(&src_conn, &src, "t").await.expect("table");
-        let source = Arc::new(
-            MySqlSource::new(
-                src_conn,
-                info,
-                SourceOptions {
-                    chunk_rows: 100_000,
-                    ..Default::default()
-                },
-            )
-            .expect("source"),
-        );
-        let sink = Arc::new(MySqlSink::new(dst_conn, SinkOptions::default()).expect("sink"));
-        Pipeline::new("bench", source, sink)
-            .config(PipelineConfig {
-                batch_size: env("BENCH_BATCH", 2000),
-                read_parallelism: env("BENCH_READERS", 2),
-                sink_concurrency: env("BENCH_WRITERS", 3),
-                channel_capacity: 4,
+    let ours = |load_data: bool, truncate: bool| {
+        rt.block_on(async {
+            let connect = |url: String| {
+                let cfg = ConnectionConfig::new(url);
+                async move { MySqlConnection::connect(&cfg).await.expect("connect") }
+            };
+            let src_conn = connect(db.url_for(&src)).await;
+            let info = table_info(&src_conn, &src, "t").await.expect("table");
+            let source = Arc::new(
+                MySqlSource::new(src_conn, info, SourceOptions::default()).expect("source"),
+            );
+            let opts = SinkOptions {
+                load_data,
+                truncate,
                 ..Default::default()
-            })
-            .run()
-            .await
-            .expect("copy")
-    });
-    let ours = report.duration.as_secs_f64();
-    let cpu = cpu_secs() - cpu0;
-    let hwm = vm_hwm_mb();
-    assert_eq!(report.written, rows);
-    assert_eq!(
-        checksum(db, &src),
-        checksum(db, &dst),
-        "DataTrace copy differs"
-    );
-
-    // mysqldump | mariadb.
+            };
+            let sink =
+                Arc::new(MySqlSink::new(connect(target.url_for(&dst)).await, opts).expect("sink"));
+            let report = Pipeline::new("bench", source, sink.clone())
+                .config(config.clone())
+                .run()
+                .await
+                .expect("copy");
+            assert_eq!(report.written, rows);
+            let loaded = if load_data { rows } else { 0 };
+            assert_eq!(sink.loaded_rows(), loaded, "rows through LOAD DATA");
+        })
+    };
     let conn = format!("--no-defaults -h {} -P {} -uroot", db.host(), db.port());
-    let pipe = format!(
-        "set -o pipefail; mysqldump {conn} --single-transaction --no-create-info --skip-triggers {src} t | mariadb {conn} {dump_dst}"
+    let conn_short = format!("-h {} -P {} -u root", db.host(), db.port());
+    let to = format!(
+        "--no-defaults -h {} -P {} -uroot",
+        target.host(),
+        target.port()
     );
-    let t1 = Instant::now();
-    let status = Command::new("bash")
-        .arg("-c")
-        .arg(&pipe)
-        .status()
-        .expect("mysqldump pipe");
-    let dump = t1.elapsed().as_secs_f64();
-    assert!(status.success(), "mysqldump | mariadb failed");
-    assert_eq!(
-        checksum(db, &src),
-        checksum(db, &dump_dst),
-        "dump copy differs"
-    );
-
-    println!(
-        "datatrace:          {rows} rows in {ours:.2} s = {:.0} rows/s, {:.1} MB/s (values), peak RSS {hwm:.0} MB, {cpu:.1} CPU s",
-        rows as f64 / ours,
-        report.mb_per_sec()
-    );
-    println!(
-        "mysqldump | mariadb: {rows} rows in {dump:.2} s = {:.0} rows/s",
-        rows as f64 / dump
-    );
-    println!("speed-up: {:.2}x", dump / ours);
-    for d in [&src, &dst, &dump_dst] {
-        db.exec(&format!("DROP DATABASE `{d}`"));
+    let to_short = format!("-h {} -P {} -u root", target.host(), target.port());
+    let shell = |script: String| {
+        let status = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .status()
+            .expect("bash");
+        assert!(status.success(), "{script} failed");
+    };
+    let mydumper = Command::new("mydumper")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mydumper {
+        println!(
+            "mydumper is not installed: its row is left out (scripts/bench-peers.sh installs it)"
+        );
     }
+    let dump_dir = std::env::temp_dir().join(format!("datatrace-bench-{src}.mydumper"));
+    let mut order = vec![
+        Contender::Ours,
+        Contender::Dump,
+        Contender::ServerLoad,
+        Contender::OursFresh,
+        Contender::OursInsert,
+    ];
+    if mydumper {
+        order.insert(2, Contender::MyDumper);
+    }
+    let mut runs: Vec<(Contender, Run)> = Vec::new();
+    for round in 0..rounds {
+        // Rotate the order so that no contender always runs after the same one.
+        for k in 0..order.len() {
+            let c = order[(k + round) % order.len()];
+            target.exec(&format!("TRUNCATE TABLE `{dst}`.t"));
+            let (target0, source0, self0, kids0) = (
+                procstat::cpu_secs(&target_pid),
+                procstat::cpu_secs(&source_pid),
+                procstat::cpu_secs("self"),
+                procstat::children_cpu_secs("self"),
+            );
+            let t = Instant::now();
+            match c {
+                Contender::Ours => ours(true, false),
+                Contender::OursFresh => ours(true, true),
+                Contender::OursInsert => ours(false, false),
+                Contender::Dump => shell(format!(
+                    "set -o pipefail; mariadb-dump {conn} --single-transaction --no-create-info --skip-triggers {src} t | mariadb {to} {dst}"
+                )),
+                Contender::MyDumper => {
+                    let dir = dump_dir.display();
+                    shell(format!(
+                        "rm -rf {dir} && mydumper {conn_short} -B {src} -T t -m -r 100000 -o {dir} && \
+                         myloader {to_short} -d {dir} -B {dst} && rm -rf {dir}"
+                    ))
+                }
+                Contender::ServerLoad => {
+                    target.exec(&format!(
+                        "LOAD DATA INFILE '{}' INTO TABLE `{dst}`.t",
+                        outfile.display()
+                    ));
+                }
+            }
+            let secs = t.elapsed().as_secs_f64();
+            let client = if matches!(
+                c,
+                Contender::Ours | Contender::OursFresh | Contender::OursInsert
+            ) {
+                procstat::cpu_secs("self") - self0
+            } else {
+                procstat::children_cpu_secs("self") - kids0
+            };
+            let server = procstat::cpu_secs(&target_pid) - target0;
+            let source = procstat::cpu_secs(&source_pid) - source0;
+            assert_eq!(checksum(&target, &dst), want, "{}: copy differs", c.name());
+            println!(
+                "round {round}: {:<46} {:>8.0} rows/s  client {client:5.1} CPU s  target server {server:5.1} CPU s  source server {source:5.1} CPU s",
+                c.name(),
+                rows as f64 / secs
+            );
+            runs.push((c, (secs, client, server, source)));
+        }
+    }
+    let per_m = |v: f64| v / rows as f64 * 1e6;
+    println!();
+    println!("| copy ({rows} rows, medians of {rounds} interleaved rounds) | rows/s | client CPU s / 1M rows | target server CPU s / 1M rows | source server CPU s / 1M rows |");
+    println!("|---|---|---|---|---|");
+    let rate = |c: Contender| {
+        let of = |f: fn(&Run) -> f64| {
+            procstat::median(
+                runs.iter()
+                    .filter(|(k, _)| *k == c)
+                    .map(|(_, r)| f(r))
+                    .collect(),
+            )
+        };
+        let secs = of(|r| r.0);
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            c.name(),
+            rows as f64 / secs,
+            per_m(of(|r| r.1)),
+            per_m(of(|r| r.2)),
+            per_m(of(|r| r.3))
+        );
+        rows as f64 / secs
+    };
+    let ours_rate = rate(Contender::Ours);
+    rate(Contender::OursFresh);
+    let insert_rate = rate(Contender::OursInsert);
+    let dump_rate = rate(Contender::Dump);
+    let load_rate = rate(Contender::ServerLoad);
+    let mydumper_rate = mydumper.then(|| rate(Contender::MyDumper));
+    println!(
+        "\nDataTrace (defaults) / dump pipe: {:.2}x; / server LOAD DATA INFILE: {:.2}x; / its INSERT path: {:.2}x{}; DataTrace peak RSS {:.0} MB",
+        ours_rate / dump_rate,
+        ours_rate / load_rate,
+        ours_rate / insert_rate,
+        mydumper_rate.map_or(String::new(), |r| format!("; / mydumper + myloader: {:.2}x", ours_rate / r)),
+        procstat::peak_rss_mb()
+    );
+    let _ = std::fs::remove_file(&outfile);
+    db.exec(&format!("DROP DATABASE `{src}`"));
 }

@@ -29,8 +29,9 @@ pub struct RangeChecksum {
     pub hash: u64,
 }
 
-/// Whether the server has `JSON_NORMALIZE` (MariaDB 10.7+), used to hash MariaDB's JSON
-/// columns (text) in a canonical form: a copy writes JSON compact with sorted keys.
+/// Whether the server has `JSON_NORMALIZE` (MariaDB 10.7+). MariaDB's JSON columns are
+/// text copied byte for byte and hashed as text; columns of MySQL's JSON type are hashed
+/// through `JSON_NORMALIZE` where the server has it.
 pub fn has_json_normalize(info: &ServerInfo) -> bool {
     if !info.is_mariadb {
         return false;
@@ -62,11 +63,11 @@ pub fn row_hash_expr(table: &TableInfo, normalize_json: bool) -> String {
     format!("CRC32(CONCAT_WS('#', {}))", parts.join(", "))
 }
 
-/// The SQL of [`range_checksum`] and its parameters: rows with key in `(lo, hi]` (`None`:
-/// unbounded), with an optional extra condition (trusted SQL, e.g. a source `filter`).
-pub fn range_checksum_sql(
+/// The condition "key in `(lo, hi]`" (`None`: unbounded) and an optional extra condition
+/// (trusted SQL, e.g. a source `filter`), as ` WHERE ..` (empty when there is none), with
+/// its parameters.
+pub fn range_where(
     table: &TableInfo,
-    normalize_json: bool,
     lo: Option<&[Value]>,
     hi: Option<&[Value]>,
     filter: Option<&str>,
@@ -87,15 +88,28 @@ pub fn range_checksum_sql(
     if let Some(f) = filter {
         conds.push(format!("({f})"));
     }
-    let mut sql = format!(
-        "SELECT COUNT(*), COALESCE(BIT_XOR({}), 0) FROM {}",
+    if conds.is_empty() {
+        (String::new(), params)
+    } else {
+        (format!(" WHERE {}", conds.join(" AND ")), params)
+    }
+}
+
+/// The SQL of [`range_checksum`] and its parameters: rows with key in `(lo, hi]` (`None`:
+/// unbounded), with an optional extra condition (trusted SQL, e.g. a source `filter`).
+pub fn range_checksum_sql(
+    table: &TableInfo,
+    normalize_json: bool,
+    lo: Option<&[Value]>,
+    hi: Option<&[Value]>,
+    filter: Option<&str>,
+) -> (String, Vec<Value>) {
+    let (cond, params) = range_where(table, lo, hi, filter);
+    let sql = format!(
+        "SELECT COUNT(*), COALESCE(BIT_XOR({}), 0) FROM {}{cond}",
         row_hash_expr(table, normalize_json),
         table_ref(&table.database, &table.name)
     );
-    if !conds.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conds.join(" AND "));
-    }
     (sql, params)
 }
 

@@ -11,13 +11,14 @@
 //!   `SELECT key FROM t WHERE key > last ORDER BY key LIMIT 1 OFFSET step-1`: one index-only
 //!   range scan over the table in total, and chunks of exactly `step` rows whatever the gaps.
 
-use datatrace_core::{Part, Value};
+use datatrace_core::{DamagedCheckpoint, Part, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::snapshot::BinlogPosition;
 
 /// What a part of a table covers (the `spec` of its [`Part`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChunkSpec {
     /// Exclusive lower bound of the key (`None`: from the start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,14 +46,29 @@ impl ChunkSpec {
             spec: serde_json::to_value(&self).unwrap_or(serde_json::Value::Null),
         }
     }
-    /// Reads the spec of a part (the whole table for [`Part::whole`]).
-    pub fn from_part(part: &Part) -> Result<ChunkSpec, String> {
+    /// Reads the spec of a part (the whole table for [`Part::whole`]); a spec that is not a
+    /// chunk's (a damaged or foreign checkpoint) is an error naming the part.
+    pub fn from_part(part: &Part) -> Result<ChunkSpec, DamagedCheckpoint> {
         if part.spec.is_null() {
             return Ok(ChunkSpec::default());
         }
-        serde_json::from_value(part.spec.clone())
-            .map_err(|e| format!("part {}: invalid chunk spec: {e}", part.id))
+        part.spec_as("a MySQL chunk")
     }
+}
+
+/// Where the read of a chunk resumes: after the row with key `last` (`None`: from the
+/// chunk's start).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkPosition {
+    /// The key of the last row acknowledged (required in checkpoints, `null` allowed).
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub last: Option<Vec<Value>>,
+    /// Where a scan of a table without key ended: the binlog position of the consistent
+    /// snapshot it read, from which a `snapshot+cdc` stream skips the table's changes that
+    /// the copy holds (`binlog::handoff::Handoff::floors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<crate::snapshot::BinlogPosition>,
 }
 
 /// How many chunks for `rows` rows of `chunk_rows` each, at most `max_parts`.

@@ -3,8 +3,12 @@
 //! documented defaults.
 
 use std::fmt;
+use std::path::PathBuf;
 
+use datatrace_core::RetryPolicy;
 use serde::{Deserialize, Serialize};
+
+use crate::tls::mode::SslMode;
 
 /// How to reach a server.
 ///
@@ -25,6 +29,21 @@ pub struct ConnectionConfig {
     /// Seconds to wait for a connection to open. Default 10.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// TLS mode, as MySQL's `--ssl-mode` (also `?ssl-mode=` in the URL): `DISABLED`,
+    /// `PREFERRED` (the default), `REQUIRED`, `VERIFY_CA` (the default when `ssl_ca` is set)
+    /// or `VERIFY_IDENTITY`. See [`crate::tls`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_mode: Option<SslMode>,
+    /// A PEM file of the CA certificate(s) that signed the server's certificate
+    /// (`?ssl-ca=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_ca: Option<PathBuf>,
+    /// A PEM client certificate, for users that must present one (`?ssl-cert=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_cert: Option<PathBuf>,
+    /// The client certificate's unencrypted PEM private key (`?ssl-key=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_key: Option<PathBuf>,
 }
 
 fn default_max_connections() -> usize {
@@ -42,7 +61,27 @@ impl ConnectionConfig {
             password: None,
             max_connections: default_max_connections(),
             connect_timeout_secs: default_connect_timeout(),
+            ssl_mode: None,
+            ssl_ca: None,
+            ssl_cert: None,
+            ssl_key: None,
         }
+    }
+    /// The same with a TLS mode (see [`crate::tls`]).
+    pub fn ssl_mode(mut self, mode: SslMode) -> Self {
+        self.ssl_mode = Some(mode);
+        self
+    }
+    /// The same with a CA file for verifying the server (see [`crate::tls`]).
+    pub fn ssl_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ssl_ca = Some(path.into());
+        self
+    }
+    /// The same with a client certificate and its key (see [`crate::tls`]).
+    pub fn ssl_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.ssl_cert = Some(cert.into());
+        self.ssl_key = Some(key.into());
+        self
     }
     /// The same with a password.
     pub fn password(mut self, password: impl Into<String>) -> Self {
@@ -86,6 +125,10 @@ impl fmt::Debug for ConnectionConfig {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("max_connections", &self.max_connections)
             .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("ssl_ca", &self.ssl_ca)
+            .field("ssl_cert", &self.ssl_cert)
+            .field("ssl_key", &self.ssl_key)
             .finish()
     }
 }
@@ -147,6 +190,16 @@ pub struct SourceOptions {
     pub page_rows: u64,
     /// Rows between two checkpoints within a page. Default 10000.
     pub checkpoint_rows: u64,
+    /// Milliseconds between two checkpoints within a page, whatever the rows: on a slow
+    /// target a restarted copy keeps what it wrote in the last second, not only each
+    /// `checkpoint_rows`. Default 1000.
+    pub checkpoint_interval_ms: u64,
+    /// Retries of a lost connection (a killed session, a restarted server, a dropped link)
+    /// while planning and reading; the read resumes after the last row read. `max_attempts`
+    /// counts failures in a row without a row read in between, so progress makes the budget
+    /// whole again. Default 30 attempts, backoff 200 ms doubling to 10 s (with jitter):
+    /// about four minutes without any progress.
+    pub reconnect: RetryPolicy,
     /// Read every chunk in one point in time and record its binlog position. Default false.
     pub consistent_snapshot: bool,
     /// Connections held for a consistent snapshot (chunks read in parallel at most).
@@ -161,6 +214,12 @@ pub struct SourceOptions {
     /// no primary key (they must be unique and not null). Empty: the primary key, else the
     /// first unique key of NOT NULL columns.
     pub key_columns: Vec<String>,
+    /// The columns that identify a row, per table: `{"shop.events" = ["device", "at"]}`
+    /// (patterns `db.table` or `table`, with `*` and `?`; the first match wins, before
+    /// `key_columns`). For tables without a primary key that go to a target needing one (an
+    /// Elasticsearch document id, upserts and deletes by key); the columns must be NOT NULL
+    /// and unique together.
+    pub key: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for SourceOptions {
@@ -169,13 +228,25 @@ impl Default for SourceOptions {
             chunk_rows: 100_000,
             page_rows: 50_000,
             checkpoint_rows: 10_000,
+            checkpoint_interval_ms: 1000,
+            reconnect: default_reconnect(),
             consistent_snapshot: false,
             snapshot_connections: 4,
             zero_date: ZeroDate::Null,
             filter: None,
             key_columns: Vec::new(),
+            key: Default::default(),
         }
     }
+}
+
+/// The default [`SourceOptions::reconnect`]: 30 attempts, 200 ms doubling to 10 s.
+pub fn default_reconnect() -> RetryPolicy {
+    RetryPolicy::new(
+        30,
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(10),
+    )
 }
 
 /// How the sink writes rows (deletes are always deletes by primary key).
@@ -218,6 +289,33 @@ pub struct SinkOptions {
     /// Upper bound of one statement in bytes; the effective bound is also below the
     /// server's `max_allowed_packet`. Default 4 MiB.
     pub max_statement_bytes: usize,
+    /// Write snapshot batches with `LOAD DATA LOCAL INFILE` streamed from memory where the
+    /// server allows local files (`local_infile = ON`), with the same semantics and exactness
+    /// as the `INSERT` path (see the crate README). Default true; `false` always writes
+    /// multi-row `INSERT`s.
+    pub load_data: bool,
+    /// Tables this sink creates for a full copy (`create_table`, first run) get their primary
+    /// key only; their unique keys are added after the unit's last write, in one
+    /// `ALTER TABLE` (as myloader does), which costs the server less than maintaining them
+    /// row by row and lets the bulk path use `REPLACE`. The table's comment says so while
+    /// the keys are missing; the `ALTER` clears it, so a crash at any point still ends, when
+    /// the unit runs again, with every key exactly once. Rows that break a unique key then
+    /// fail the unit at its end (naming the key) instead of being rejected one by one during
+    /// the copy. Default true; `false` creates the keys with the table.
+    pub defer_indexes: bool,
+    /// Snapshot batches into a table this run created or emptied itself (`create_table` or
+    /// `truncate`), while it has no secondary unique key and no foreign key, run with
+    /// `unique_checks = 0` and `foreign_key_checks = 0` in their session: then the settings
+    /// skip no check (there is nothing for them to skip) and let MariaDB load the empty
+    /// table in its bulk insert mode (table-level undo log). Elsewhere (an existing table
+    /// that keeps its rows, a unique or foreign key that must be checked) they stay on.
+    /// The session gets its settings back after each batch. Default true.
+    pub bulk_session: bool,
+    /// Snapshot batches run with `sql_log_bin = 0`: the target server does not write the
+    /// copied rows to its binlog, which saves it work, but its replicas and binlog readers
+    /// never see them. Needs the `SUPER` or `BINLOG ADMIN` privilege. Only when asked:
+    /// default false.
+    pub skip_binlog: bool,
 }
 
 impl Default for SinkOptions {
@@ -231,6 +329,10 @@ impl Default for SinkOptions {
             pre_sql: Vec::new(),
             post_sql: Vec::new(),
             max_statement_bytes: 4 << 20,
+            load_data: true,
+            defer_indexes: true,
+            bulk_session: true,
+            skip_binlog: false,
         }
     }
 }

@@ -15,6 +15,7 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
 use crate::config::ConnectionConfig;
 use crate::error::{Context, MySqlError, Result};
+use crate::tls::TlsSettings;
 
 /// The statements run on every new (or reset) session.
 pub const SESSION_SETUP: &[&str] = &[
@@ -22,6 +23,9 @@ pub const SESSION_SETUP: &[&str] = &[
     "SET time_zone = '+00:00'",
     "SET sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 ];
+
+/// The most connections a pool may open (MySQL's own `max_connections` ends at 100,000).
+const MAX_CONNECTIONS: usize = 100_000;
 
 /// Facts about the server learned at connect time.
 #[derive(Debug, Clone)]
@@ -42,6 +46,7 @@ pub struct MySqlConnection {
     info: ServerInfo,
     endpoint: String,
     database: Option<String>,
+    encrypted: bool,
 }
 
 impl std::fmt::Debug for MySqlConnection {
@@ -49,6 +54,7 @@ impl std::fmt::Debug for MySqlConnection {
         f.debug_struct("MySqlConnection")
             .field("endpoint", &self.endpoint)
             .field("database", &self.database)
+            .field("encrypted", &self.encrypted)
             .field("info", &self.info)
             .finish()
     }
@@ -61,15 +67,19 @@ impl MySqlConnection {
     /// [`MySqlError::UnknownDatabase`] for a database that does not exist,
     /// [`MySqlError::Transient`] when the server cannot be reached.
     pub async fn connect(cfg: &ConnectionConfig) -> Result<Self> {
-        if cfg.max_connections == 0 {
-            return Err(MySqlError::Config(
-                "max_connections must be at least 1".into(),
-            ));
+        if cfg.max_connections == 0 || cfg.max_connections > MAX_CONNECTIONS {
+            return Err(MySqlError::Config(format!(
+                "max_connections must be between 1 and {MAX_CONNECTIONS}"
+            )));
         }
-        let base = Opts::from_url(&cfg.url).map_err(|e| {
+        let (driver_url, tls) = TlsSettings::of(cfg)?;
+        let base = Opts::from_url(&driver_url).map_err(|e| {
             MySqlError::Config(format!("connection url {}: {e}", cfg.redacted_url()))
         })?;
-        let endpoint = format!("{}:{}", base.ip_or_hostname(), base.tcp_port());
+        let host = base.ip_or_hostname().to_string();
+        let port = base.tcp_port();
+        let endpoint = format!("{host}:{port}");
+        let timeout = Duration::from_secs(cfg.connect_timeout_secs.max(1));
         let database = base.db_name().map(str::to_string);
         let constraints = PoolConstraints::new(0, cfg.max_connections)
             .ok_or_else(|| MySqlError::Config("max_connections must be at least 1".into()))?;
@@ -81,19 +91,23 @@ impl MySqlConnection {
         if let Some(pw) = &cfg.password {
             builder = builder.pass(Some(pw.clone()));
         }
+        let (builder, encrypted) = tls.apply(builder, &host, port, timeout).await?;
         let opts: Opts = builder.into();
         let pool = Pool::new(opts.clone());
         let context = || format!("connecting to {endpoint}");
-        let mut conn = tokio::time::timeout(
-            Duration::from_secs(cfg.connect_timeout_secs.max(1)),
-            pool.get_conn(),
-        )
-        .await
-        .map_err(|_| MySqlError::Transient {
-            context: context(),
-            message: format!("no answer within {} s", cfg.connect_timeout_secs),
-        })?
-        .ctx(context)?;
+        let mut conn = tokio::time::timeout(timeout, pool.get_conn())
+            .await
+            .map_err(|_| MySqlError::Transient {
+                context: context(),
+                message: format!("no answer within {} s", cfg.connect_timeout_secs),
+            })?
+            .map_err(|e| match MySqlError::from_driver(context(), e) {
+                MySqlError::Tls { context, message } => MySqlError::Tls {
+                    context: format!("{context} (ssl-mode {})", tls.mode),
+                    message,
+                },
+                other => other,
+            })?;
         let (version, packet): (String, u64) = conn
             .query_first("SELECT VERSION(), @@max_allowed_packet")
             .await
@@ -108,14 +122,49 @@ impl MySqlConnection {
             version,
             max_allowed_packet: usize::try_from(packet).unwrap_or(usize::MAX),
         };
-        tracing::debug!(%endpoint, version = %info.version, "connected to MySQL");
+        tracing::debug!(%endpoint, version = %info.version, encrypted, "connected to MySQL");
         Ok(MySqlConnection {
             pool,
             opts,
             info,
             endpoint,
             database,
+            encrypted,
         })
+    }
+
+    /// Connects like [`MySqlConnection::connect`]; when the database the URL names does not
+    /// exist, creates it first (`CREATE DATABASE IF NOT EXISTS`, from a session without a
+    /// default database) and says so in the second value. For targets that create what they
+    /// write to.
+    pub async fn connect_creating_database(cfg: &ConnectionConfig) -> Result<(Self, bool)> {
+        match MySqlConnection::connect(cfg).await {
+            Err(MySqlError::UnknownDatabase { .. }) => {}
+            other => return other.map(|c| (c, false)),
+        }
+        let base = Opts::from_url(&cfg.url).map_err(|e| {
+            MySqlError::Config(format!("connection url {}: {e}", cfg.redacted_url()))
+        })?;
+        let Some(db) = base.db_name().map(str::to_string) else {
+            return MySqlConnection::connect(cfg).await.map(|c| (c, false));
+        };
+        let mut builder = OptsBuilder::from_opts(base)
+            .db_name(None::<String>)
+            .prefer_socket(false);
+        if let Some(pw) = &cfg.password {
+            builder = builder.pass(Some(pw.clone()));
+        }
+        let context = || format!("creating database {db}");
+        let mut c = Conn::new(Opts::from(builder)).await.ctx(context)?;
+        c.query_drop(format!(
+            "CREATE DATABASE IF NOT EXISTS {}",
+            crate::sql::ident(&db)
+        ))
+        .await
+        .ctx(context)?;
+        let _ = c.disconnect().await;
+        tracing::info!(database = %db, "created the target database");
+        MySqlConnection::connect(cfg).await.map(|c| (c, true))
     }
 
     /// A pooled session (returned to the pool on drop).
@@ -141,6 +190,11 @@ impl MySqlConnection {
     /// The database named in the URL, if any.
     pub fn default_database(&self) -> Option<&str> {
         self.database.as_deref()
+    }
+
+    /// Whether sessions are encrypted with TLS (see [`crate::tls`]).
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
     }
 
     /// `host:port`, for messages.

@@ -60,6 +60,20 @@ pub enum MySqlError {
     /// Invalid configuration; the message names the setting.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A change stream's position is no longer on the server (purged or reset binlogs);
+    /// the message names what is missing and the way forward (see `binlog::gap`).
+    #[error("{0}")]
+    BinlogGap(String),
+    /// TLS could not be set up: the server offers none under an `ssl-mode` that requires
+    /// it, its certificate fails verification, a client certificate is refused. Not
+    /// transient: retrying does not help, the message says what to change.
+    #[error("{context}: TLS: {message}")]
+    Tls {
+        /// What was being done.
+        context: String,
+        /// What failed and how to fix it.
+        message: String,
+    },
     /// Any other server error.
     #[error("{context}: server error {code}: {message}")]
     Server {
@@ -105,10 +119,30 @@ impl MySqlError {
         let context = context.into();
         match e {
             DriverError::Server(s) => Self::from_server(context, s.code, s.message),
+            DriverError::Io(mysql_async::IoError::Tls(t)) => MySqlError::Tls {
+                context,
+                message: tls_message(&t.to_string()),
+            },
+            DriverError::Io(mysql_async::IoError::Io(io))
+                if io
+                    .get_ref()
+                    .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+            {
+                MySqlError::Tls {
+                    context,
+                    message: tls_message(&io.to_string()),
+                }
+            }
             DriverError::Io(io) => MySqlError::Transient {
                 context,
                 message: format!("connection lost: {io}"),
             },
+            DriverError::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => {
+                MySqlError::Tls {
+                    context,
+                    message: "the server offers no TLS, but the ssl-mode requires it: enable TLS on the server (ssl_cert and ssl_key) or set ssl-mode=PREFERRED or DISABLED".into(),
+                }
+            }
             DriverError::Driver(d) => {
                 let message = d.to_string();
                 if matches!(d, mysql_async::DriverError::ConnectionClosed)
@@ -159,6 +193,28 @@ impl MySqlError {
     pub fn is_data(&self) -> bool {
         matches!(self, MySqlError::Data { .. })
     }
+}
+
+/// A rustls error explained: what to check for the usual ones.
+fn tls_message(raw: &str) -> String {
+    let hint = if raw.contains("UnknownIssuer") || raw.contains("unknown issuer") {
+        "the server's certificate is not signed by a trusted CA: give the CA that signed it in ssl-ca, or use ssl-mode=REQUIRED to encrypt without checking"
+    } else if raw.contains("not valid for name") || raw.contains("NotValidForName") {
+        "the server's certificate is not issued for the host connected to: connect by a name the certificate carries, or use ssl-mode=VERIFY_CA to check only the CA"
+    } else if raw.contains("xpired") {
+        "the server's certificate has expired"
+    } else if raw.contains("certificate required") || raw.contains("CertificateRequired") {
+        "the server requires a client certificate: give ssl-cert and ssl-key"
+    } else if raw.contains("BadCertificate")
+        || raw.contains("bad certificate")
+        || raw.contains("UnknownCA")
+        || raw.contains("unknown ca")
+    {
+        "the server refused the client certificate (ssl-cert): is it signed by a CA the server trusts?"
+    } else {
+        "check ssl-mode, ssl-ca, ssl-cert and ssl-key"
+    };
+    format!("{hint} ({raw})")
 }
 
 /// For `?` in code that returns the core's errors: configuration errors stay configuration

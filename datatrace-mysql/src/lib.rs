@@ -25,21 +25,26 @@
 #![warn(missing_docs)]
 
 pub mod binlog;
+mod bulk_load;
 pub mod checksum;
 pub mod chunk;
-pub mod config;
-pub mod connect;
+mod config;
+mod connect;
 pub mod ddl;
-pub mod error;
+mod error;
+mod load_data;
+pub mod narrow;
 pub mod schema;
 pub mod schema_change;
-pub mod sink;
-pub mod snapshot;
-pub mod source;
+mod sink;
+mod snapshot;
+mod source;
 pub mod sql;
+pub mod tls;
 pub mod types;
 mod write;
 
+pub use binlog::SnapshotCdc;
 pub use config::{
     ConnectionConfig, SinkOptions, SourceOptions, TableSelector, WriteMode, ZeroDate,
 };
@@ -49,3 +54,4 @@ pub use schema::{discover_tables, table_info, KeySource, TableInfo};
 pub use sink::MySqlSink;
 pub use snapshot::BinlogPosition;
 pub use source::MySqlSource;
+pub use tls::SslMode;

@@ -74,6 +74,45 @@ impl TableInfo {
         self.key_source = KeySource::Configured;
         Ok(self)
     }
+
+    /// The table as read under `zero_date`: with `null`, a DATE, DATETIME or TIMESTAMP
+    /// column may hold zero dates that are read as NULL, so it is nullable in the schema
+    /// (a target created from it takes the NULLs).
+    pub fn with_zero_dates(mut self, zero_date: crate::config::ZeroDate) -> Self {
+        if zero_date != crate::config::ZeroDate::Null {
+            return self;
+        }
+        let kinds = self.kinds.clone();
+        let schema = self
+            .schema
+            .with_nullability(|i, c| c.nullable || kinds.get(i).is_some_and(|k| k.is_date_like()));
+        self.schema = Arc::new(schema);
+        self
+    }
+
+    /// The table with the key its settings name: the columns of the first `keys` entry
+    /// whose pattern (`db.table` or `table`, `*` and `?` as wildcards) matches it, else
+    /// `key_columns` when not empty, else its own key. The error names the table.
+    pub fn with_key_settings(
+        self,
+        key_columns: &[String],
+        keys: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<Self> {
+        let name = self.qualified_name();
+        let (db, table) = (self.database.clone(), self.name.clone());
+        let named = keys.iter().find(|(p, _)| match p.split_once('.') {
+            Some((d, t)) => glob(d, &db) && glob(t, &table),
+            None => glob(p, &table),
+        });
+        match named {
+            Some((pattern, cols)) => self
+                .with_key_columns(cols)
+                .map_err(|e| MySqlError::Config(format!("key {pattern:?} of table {name}: {e}"))),
+            None => self
+                .with_key_columns(key_columns)
+                .map_err(|e| MySqlError::Config(format!("table {name}: {e}"))),
+        }
+    }
 }
 
 /// Matches `*` (any run) and `?` (one character): the core's pattern rule.
@@ -176,127 +215,10 @@ fn n(row: &Row, i: usize) -> Option<u64> {
 async fn load_table(c: &mut Conn, db: &str, table: &str) -> Result<TableInfo> {
     let qn = format!("{db}.{table}");
     let ctx = || format!("reading the schema of {qn}");
-    let cols: Vec<Row> = c
-        .exec(
-            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, \
-             COLLATION_NAME, EXTRA FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-            (db, table),
-        )
-        .await
-        .ctx(ctx)?;
-    if cols.is_empty() {
-        return Err(MySqlError::NoTable {
-            context: ctx(),
-            message: format!("no columns visible for {qn}"),
-        });
-    }
-    // MariaDB spells JSON as LONGTEXT with a json_valid() check.
-    let checks: Vec<String> = c
-        .exec(
-            "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
-             WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
-            (db, table),
-        )
-        .await
-        .unwrap_or_default();
-    let json_cols: Vec<String> = checks
-        .iter()
-        .filter_map(|cl| {
-            let inner = cl.trim().strip_prefix("json_valid(`")?.strip_suffix("`)")?;
-            Some(inner.replace("``", "`"))
-        })
-        .collect();
-    let mut columns = Vec::new();
-    let mut kinds = Vec::new();
-    for row in &cols {
-        let name = s(row, 0).unwrap_or_default();
-        let data_type = s(row, 1).unwrap_or_default();
-        let column_type = s(row, 2).unwrap_or_default();
-        let extra = s(row, 6).unwrap_or_default().to_ascii_uppercase();
-        if extra.contains("GENERATED") || extra.contains("VIRTUAL") || extra.contains("PERSISTENT")
-        {
-            continue;
-        }
-        let is_json = json_cols.contains(&name) && data_type.eq_ignore_ascii_case("longtext");
-        let kind = if is_json {
-            ColumnKind::Json
-        } else {
-            ColumnKind::parse(&data_type, &column_type).ok_or_else(|| MySqlError::Data {
-                context: format!("table {qn}, column {name}"),
-                message: format!("type {column_type} is not supported"),
-            })?
-        };
-        let native = match (is_json, s(row, 4), s(row, 5)) {
-            (true, _, _) => "json".to_string(),
-            (false, Some(cs), Some(coll)) => {
-                format!("{column_type} CHARACTER SET {cs} COLLATE {coll}")
-            }
-            _ => column_type.clone(),
-        };
-        let mut col = Column::new(name, kind.data_type()).native(native);
-        col.nullable = s(row, 3).as_deref() == Some("YES");
-        columns.push(col);
-        kinds.push(kind);
-    }
-    let stats: Vec<Row> = c
-        .exec(
-            "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
-            (db, table),
-        )
-        .await
-        .ctx(ctx)?;
-    let mut indexes: Vec<(String, Vec<String>, bool)> = Vec::new(); // name, cols, usable
-    for row in &stats {
-        if n(row, 1) != Some(0) {
-            continue;
-        }
-        let iname = s(row, 0).unwrap_or_default();
-        let col = s(row, 2).unwrap_or_default();
-        let full = row
-            .as_ref(3)
-            .is_none_or(|v| matches!(v, mysql_async::Value::NULL));
-        match indexes.iter_mut().find(|(n, ..)| *n == iname) {
-            Some(ix) => {
-                ix.1.push(col);
-                ix.2 &= full;
-            }
-            None => indexes.push((iname, vec![col], full)),
-        }
-    }
-    let mut schema = Schema::new(table, columns).with_namespace(db);
-    let mut key_source = KeySource::None;
-    let mut key_cols: Option<Vec<String>> = None;
-    let present = |cols: &[String], s: &Schema| cols.iter().all(|c| s.index_of(c).is_some());
-    if let Some((_, cols, _)) = indexes.iter().find(|(n, ..)| n == "PRIMARY") {
-        if present(cols, &schema) {
-            schema = schema
-                .with_primary_key(cols)
-                .map_err(|e| MySqlError::Config(e.to_string()))?;
-            key_source = KeySource::Primary;
-        }
-    }
-    for (iname, cols, full) in &indexes {
-        if iname == "PRIMARY" || !present(cols, &schema) {
-            continue;
-        }
-        schema = schema
-            .with_unique_key(cols)
-            .map_err(|e| MySqlError::Config(e.to_string()))?;
-        let not_null = cols
-            .iter()
-            .all(|c| schema.column(c).is_some_and(|col| !col.nullable));
-        if key_source == KeySource::None && key_cols.is_none() && *full && not_null {
-            key_cols = Some(cols.clone());
-            key_source = KeySource::Unique(iname.clone());
-        }
-    }
-    let key: Vec<usize> = match (&key_source, &key_cols) {
-        (KeySource::Primary, _) => schema.primary_key().to_vec(),
-        (_, Some(cols)) => cols.iter().filter_map(|c| schema.index_of(c)).collect(),
-        _ => Vec::new(),
-    };
+    let (columns, kinds) = load_columns(c, db, table, &qn).await?;
+    let indexes = unique_indexes(c, db, table, &qn).await?;
+    let schema = Schema::new(table, columns).with_namespace(db);
+    let (schema, key_source, key) = choose_key(schema, &indexes)?;
     let estimated_rows: Option<u64> = c
         .exec_first(
             "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -314,6 +236,178 @@ async fn load_table(c: &mut Conn, db: &str, table: &str) -> Result<TableInfo> {
         key_source,
         estimated_rows: estimated_rows.unwrap_or(0),
     })
+}
+
+/// The stored (not generated) columns of `db.table` (`qn`), in order, with their kinds.
+async fn load_columns(
+    c: &mut Conn,
+    db: &str,
+    table: &str,
+    qn: &str,
+) -> Result<(Vec<Column>, Vec<ColumnKind>)> {
+    let ctx = || format!("reading the schema of {qn}");
+    let cols: Vec<Row> = c
+        .exec(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, \
+             COLLATION_NAME, EXTRA FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (db, table),
+        )
+        .await
+        .ctx(ctx)?;
+    if cols.is_empty() {
+        return Err(MySqlError::NoTable {
+            context: ctx(),
+            message: format!("no columns visible for {qn}"),
+        });
+    }
+    let json_cols = json_columns(c, db, table).await;
+    let mut columns = Vec::new();
+    let mut kinds = Vec::new();
+    for row in &cols {
+        if let Some((col, kind)) = column_of(row, qn, &json_cols)? {
+            columns.push(col);
+            kinds.push(kind);
+        }
+    }
+    Ok((columns, kinds))
+}
+
+/// The columns MariaDB declares as JSON: it spells JSON as LONGTEXT with a `json_valid()`
+/// check (none where the checks cannot be read).
+async fn json_columns(c: &mut Conn, db: &str, table: &str) -> Vec<String> {
+    let checks: Vec<String> = c
+        .exec(
+            "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+            (db, table),
+        )
+        .await
+        .unwrap_or_default();
+    checks
+        .iter()
+        .filter_map(|cl| {
+            let inner = cl.trim().strip_prefix("json_valid(`")?.strip_suffix("`)")?;
+            Some(inner.replace("``", "`"))
+        })
+        .collect()
+}
+
+/// One row of `information_schema.COLUMNS` as a column and its kind; `None` for a generated
+/// column (it is not read).
+fn column_of(row: &Row, qn: &str, json_cols: &[String]) -> Result<Option<(Column, ColumnKind)>> {
+    let name = s(row, 0).unwrap_or_default();
+    let data_type = s(row, 1).unwrap_or_default();
+    let column_type = s(row, 2).unwrap_or_default();
+    let extra = s(row, 6).unwrap_or_default().to_ascii_uppercase();
+    if extra.contains("GENERATED") || extra.contains("VIRTUAL") || extra.contains("PERSISTENT") {
+        return Ok(None);
+    }
+    let is_json = json_cols.contains(&name) && data_type.eq_ignore_ascii_case("longtext");
+    let kind = if is_json {
+        ColumnKind::JsonText
+    } else {
+        ColumnKind::parse(&data_type, &column_type).ok_or_else(|| MySqlError::Data {
+            context: format!("table {qn}, column {name}"),
+            message: format!("type {column_type} is not supported"),
+        })?
+    };
+    let native = match (is_json, s(row, 4), s(row, 5)) {
+        (true, _, _) => "json".to_string(),
+        (false, Some(cs), Some(coll)) => {
+            format!("{column_type} CHARACTER SET {cs} COLLATE {coll}")
+        }
+        _ => column_type.clone(),
+    };
+    let mut col = Column::new(name, kind.data_type()).native(native);
+    col.nullable = s(row, 3).as_deref() == Some("YES");
+    Ok(Some((col, kind)))
+}
+
+/// A unique index of a table.
+struct UniqueIndex {
+    /// The index name (`PRIMARY` for the primary key).
+    name: String,
+    /// Its columns, in index order.
+    columns: Vec<String>,
+    /// Whether every column is indexed whole (no prefix index).
+    full: bool,
+}
+
+/// The unique indexes of `db.table` (`qn`), by name.
+async fn unique_indexes(c: &mut Conn, db: &str, table: &str, qn: &str) -> Result<Vec<UniqueIndex>> {
+    let stats: Vec<Row> = c
+        .exec(
+            "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (db, table),
+        )
+        .await
+        .ctx(|| format!("reading the schema of {qn}"))?;
+    let mut indexes: Vec<UniqueIndex> = Vec::new();
+    for row in &stats {
+        if n(row, 1) != Some(0) {
+            continue;
+        }
+        let iname = s(row, 0).unwrap_or_default();
+        let col = s(row, 2).unwrap_or_default();
+        let full = row
+            .as_ref(3)
+            .is_none_or(|v| matches!(v, mysql_async::Value::NULL));
+        match indexes.iter_mut().find(|ix| ix.name == iname) {
+            Some(ix) => {
+                ix.columns.push(col);
+                ix.full &= full;
+            }
+            None => indexes.push(UniqueIndex {
+                name: iname,
+                columns: vec![col],
+                full,
+            }),
+        }
+    }
+    Ok(indexes)
+}
+
+/// Declares the primary and unique keys of `schema` whose columns are all read, and picks
+/// the table's key: the primary key, else the first whole NOT NULL unique key, else none.
+fn choose_key(
+    mut schema: Schema,
+    indexes: &[UniqueIndex],
+) -> Result<(Schema, KeySource, Vec<usize>)> {
+    let mut key_source = KeySource::None;
+    let mut key_cols: Option<Vec<String>> = None;
+    let present = |cols: &[String], s: &Schema| cols.iter().all(|c| s.index_of(c).is_some());
+    if let Some(ix) = indexes.iter().find(|ix| ix.name == "PRIMARY") {
+        if present(&ix.columns, &schema) {
+            schema = schema
+                .with_primary_key(&ix.columns)
+                .map_err(|e| MySqlError::Config(e.to_string()))?;
+            key_source = KeySource::Primary;
+        }
+    }
+    for ix in indexes {
+        let (iname, cols, full) = (&ix.name, &ix.columns, ix.full);
+        if iname == "PRIMARY" || !present(cols, &schema) {
+            continue;
+        }
+        schema = schema
+            .with_unique_key(cols)
+            .map_err(|e| MySqlError::Config(e.to_string()))?;
+        let not_null = cols
+            .iter()
+            .all(|c| schema.column(c).is_some_and(|col| !col.nullable));
+        if key_source == KeySource::None && key_cols.is_none() && full && not_null {
+            key_cols = Some(cols.clone());
+            key_source = KeySource::Unique(iname.clone());
+        }
+    }
+    let key: Vec<usize> = match (&key_source, &key_cols) {
+        (KeySource::Primary, _) => schema.primary_key().to_vec(),
+        (_, Some(cols)) => cols.iter().filter_map(|c| schema.index_of(c)).collect(),
+        _ => Vec::new(),
+    };
+    Ok((schema, key_source, key))
 }
 
 #[cfg(test)]

@@ -72,60 +72,12 @@ impl Followed {
             )
             .await
             .map_err(|e| {
-                SinkError::Transient(format!("reading the columns of {db}.{table}: {e}"))
+                SinkError::transient(e).context(format!("reading the columns of {db}.{table}"))
             })?;
         if !cols.is_empty() {
-            let mut added = Vec::new();
-            let mut changed = Vec::new();
-            for col in schema.columns() {
-                let want = usable_native(col)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| mapped_type(col.data_type, false));
-                let base = want
-                    .to_ascii_lowercase()
-                    .split(" character set")
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                match cols.iter().find(|(n, _)| n.eq_ignore_ascii_case(&col.name)) {
-                    None => added.push((col.name.clone(), want)),
-                    Some((_, have))
-                        if usable_native(col).is_some() && have.to_ascii_lowercase() != base =>
-                    {
-                        changed.push((col.name.clone(), want))
-                    }
-                    Some(_) => {}
-                }
-            }
+            let (added, changed) = differences(schema, &cols);
             if !added.is_empty() || !changed.is_empty() {
-                let names = |v: &[(String, String)]| {
-                    v.iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                if policy == SchemaChanges::Fail {
-                    return Err(SinkError::Fatal(format!(
-                        "table {db}.{table}: the source schema changed (added: [{}], changed: [{}]) and schema_changes = \"fail\": change the target table, then run again",
-                        names(&added),
-                        names(&changed)
-                    )));
-                }
-                let mut parts = Vec::new();
-                for (n, t) in &added {
-                    parts.push(format!("ADD COLUMN {} {t} NULL", ident(n)));
-                }
-                for (n, t) in &changed {
-                    parts.push(format!("MODIFY COLUMN {} {t} NULL", ident(n)));
-                }
-                let alter = format!("ALTER TABLE {sql} {}", parts.join(", "));
-                c.query_drop(&alter).await.map_err(|e| {
-                    SinkError::Fatal(format!(
-                        "table {db}.{table}: applying the source's schema change ({alter}): {e}"
-                    ))
-                })?;
-                tracing::info!(table = %format!("{db}.{table}"), %alter, "schema change applied to the target");
+                apply(policy, c, db, table, sql, &added, &changed).await?;
             }
         }
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -135,4 +87,80 @@ impl Followed {
         seen.push((sql.to_string(), schema.clone()));
         Ok(())
     }
+}
+
+/// A column the target lacks or has with another type: its name and the type it should have.
+type ColumnChange = (String, String);
+
+/// The source's columns the target lacks (`added`) and those whose native type differs
+/// (`changed`), compared with the target's `(name, COLUMN_TYPE)` list.
+fn differences(
+    schema: &Schema,
+    cols: &[(String, String)],
+) -> (Vec<ColumnChange>, Vec<ColumnChange>) {
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for col in schema.columns() {
+        let want = usable_native(col)
+            .map(str::to_string)
+            .unwrap_or_else(|| mapped_type(col.data_type, false));
+        let base = want
+            .to_ascii_lowercase()
+            .split(" character set")
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        match cols.iter().find(|(n, _)| n.eq_ignore_ascii_case(&col.name)) {
+            None => added.push((col.name.clone(), want)),
+            Some((_, have))
+                if usable_native(col).is_some() && have.to_ascii_lowercase() != base =>
+            {
+                changed.push((col.name.clone(), want))
+            }
+            Some(_) => {}
+        }
+    }
+    (added, changed)
+}
+
+/// Follows a schema change on the target: refused under `fail`, else one `ALTER TABLE`.
+async fn apply(
+    policy: SchemaChanges,
+    c: &mut Conn,
+    db: &str,
+    table: &str,
+    sql: &str,
+    added: &[ColumnChange],
+    changed: &[ColumnChange],
+) -> Result<(), SinkError> {
+    let names = |v: &[ColumnChange]| {
+        v.iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if policy == SchemaChanges::Fail {
+        return Err(SinkError::Fatal(format!(
+            "table {db}.{table}: the source schema changed (added: [{}], changed: [{}]) and schema_changes = \"fail\": change the target table, then run again",
+            names(added),
+            names(changed)
+        ).into()));
+    }
+    let mut parts = Vec::new();
+    for (n, t) in added {
+        parts.push(format!("ADD COLUMN {} {t} NULL", ident(n)));
+    }
+    for (n, t) in changed {
+        parts.push(format!("MODIFY COLUMN {} {t} NULL", ident(n)));
+    }
+    let alter = format!("ALTER TABLE {sql} {}", parts.join(", "));
+    c.query_drop(&alter).await.map_err(|e| {
+        SinkError::Fatal(
+            format!("table {db}.{table}: applying the source's schema change ({alter}): {e}")
+                .into(),
+        )
+    })?;
+    tracing::info!(table = %format!("{db}.{table}"), %alter, "schema change applied to the target");
+    Ok(())
 }

@@ -22,18 +22,23 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datatrace_core::{
-    Batch, Op, Outcome, PrepareContext, Record, Schema, Sink, SinkError, TableChange,
+    Batch, Cause, Op, Outcome, PrepareContext, Record, Schema, Sink, SinkError, TableChange,
     TableChangeKind, TableChanges,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use crate::config::{SinkOptions, WriteMode};
+use crate::bulk_load::{BulkLoad, LoadTarget, SessionSettings};
+use crate::config::SinkOptions;
 use crate::connect::MySqlConnection;
-use crate::ddl::create_table_sql;
+use crate::ddl::{create_table_deferred_sql, create_table_sql, deferred_keys};
 use crate::error::{MySqlError, Result};
-use crate::sql::table_ref;
-use crate::write::{actions, column_in_message, key_term, row_tuple, Action, Builder, Group};
+use crate::sql::{ident, table_ref};
+use crate::write::column_in_message;
+
+mod deferred;
+mod statements;
+mod table_changes;
 
 /// Writes records into MySQL tables (see the module docs).
 pub struct MySqlSink {
@@ -44,6 +49,11 @@ pub struct MySqlSink {
     schema_changes: crate::schema_change::SchemaChanges,
     followed: crate::schema_change::Followed,
     table_changes: TableChanges,
+    bulk: BulkLoad,
+    /// Tables created or emptied by this sink in this run (see [`SinkOptions::bulk_session`]).
+    fresh: std::sync::Mutex<HashSet<String>>,
+    /// Unique keys to add when their unit finishes (see [`SinkOptions::defer_indexes`]).
+    deferred: deferred::Deferred,
 }
 
 /// Where a record goes.
@@ -68,6 +78,11 @@ impl MySqlSink {
             .saturating_sub(4096)
             .max(4096);
         let limit = opts.max_statement_bytes.clamp(4096, packet.max(4096));
+        let session = SessionSettings {
+            relax_checks: opts.bulk_session,
+            skip_binlog: opts.skip_binlog,
+        };
+        let bulk = BulkLoad::new(opts.load_data, limit, session);
         Ok(MySqlSink {
             conn,
             opts,
@@ -76,6 +91,9 @@ impl MySqlSink {
             schema_changes: Default::default(),
             followed: Default::default(),
             table_changes: TableChanges::Apply,
+            bulk,
+            fresh: Default::default(),
+            deferred: Default::default(),
         })
     }
 
@@ -94,6 +112,12 @@ impl MySqlSink {
     pub fn table_changes(mut self, policy: TableChanges) -> Self {
         self.table_changes = policy;
         self
+    }
+
+    /// Rows this sink wrote with `LOAD DATA LOCAL INFILE` (the bulk path of snapshot
+    /// batches, see [`SinkOptions::load_data`]); the others went as `INSERT` statements.
+    pub fn loaded_rows(&self) -> u64 {
+        self.bulk.loaded_rows()
     }
 
     /// The largest statement this sink sends, in bytes.
@@ -126,25 +150,52 @@ impl MySqlSink {
         })
     }
 
+    /// Creates the target table when missing (with `create_table`); true when this call
+    /// created it. With `defer`, a table with unique keys besides its primary key is created
+    /// without them (see [`SinkOptions::defer_indexes`]).
     async fn ensure_created(
         &self,
         c: &mut Conn,
         t: &Target,
         schema: &Schema,
-    ) -> Result<(), SinkError> {
+        defer: bool,
+    ) -> Result<bool, SinkError> {
         if !self.opts.create_table {
-            return Ok(());
+            return Ok(false);
         }
         let mut created = self.created.lock().await;
         if created.contains(&t.sql) {
-            return Ok(());
+            return Ok(false);
         }
-        let sql = create_table_sql(&t.db, &t.table, schema);
-        c.query_drop(&sql)
-            .await
-            .map_err(|e| classify(format!("creating table {}", t.name()), e))?;
+        let defer = defer && !schema.primary_key().is_empty() && !deferred_keys(schema).is_empty();
+        let sql = match defer {
+            true => create_table_deferred_sql(&t.db, &t.table, schema),
+            false => create_table_sql(&t.db, &t.table, schema),
+        };
+        let context = || format!("creating table {}", t.name());
+        match c.query_drop(&sql).await {
+            Ok(()) => {}
+            Err(e) => match MySqlError::from_driver(context(), e) {
+                // A table in a database that is not there yet: create the database too.
+                MySqlError::UnknownDatabase { .. } => {
+                    c.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", ident(&t.db)))
+                        .await
+                        .map_err(|e| classify(format!("creating database {}", t.db), e))?;
+                    tracing::info!(database = %t.db, "created the target database");
+                    c.query_drop(&sql)
+                        .await
+                        .map_err(|e| classify(context(), e))?;
+                }
+                other => return Err(to_sink_error(other)),
+            },
+        }
+        // CREATE TABLE IF NOT EXISTS notes (1050) a table that was there already.
+        let now = c.get_warnings() == 0;
+        if now {
+            tracing::info!(target = %t.name(), deferred_keys = defer, "created the target table");
+        }
         created.insert(t.sql.clone());
-        Ok(())
+        Ok(now)
     }
 
     /// Runs `stmts` in one transaction. Errors keep their classification.
@@ -162,90 +213,6 @@ impl MySqlSink {
         c.query_drop("COMMIT")
             .await
             .map_err(|e| MySqlError::from_driver(ctx(), e))
-    }
-
-    /// Builds statements for the records not yet resolved; records that cannot be rendered
-    /// get their outcome set.
-    fn build(
-        &self,
-        records: &[Record],
-        targets: &[Option<Target>],
-        outcomes: &mut [Option<Outcome>],
-        single: Option<usize>,
-    ) -> Builder {
-        let mut b = Builder::new(self.limit);
-        let range: Vec<usize> = match single {
-            Some(i) => vec![i],
-            None => (0..records.len()).collect(),
-        };
-        for i in range {
-            if outcomes[i].is_some() {
-                continue;
-            }
-            let (r, Some(t)) = (&records[i], &targets[i]) else {
-                continue;
-            };
-            for action in actions(r) {
-                let delete = matches!(action, Action::Delete(_));
-                let piece = match &action {
-                    Action::Write => row_tuple(&r.values),
-                    Action::Delete(key) => {
-                        if !r.has_key() {
-                            outcomes[i] = Some(Outcome::Rejected(format!(
-                                "table {}, key {}: cannot delete: the schema has no primary key",
-                                t.name(),
-                                r.key_string(",")
-                            )));
-                            break;
-                        }
-                        let cols: Vec<String> = r
-                            .schema
-                            .primary_key_names()
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect();
-                        key_term(&cols, key)
-                    }
-                };
-                let piece = match piece {
-                    Ok(p) => p,
-                    Err(why) => {
-                        outcomes[i] = Some(Outcome::Rejected(format!(
-                            "table {}, key {}: {why}",
-                            t.name(),
-                            r.key_string(",")
-                        )));
-                        break;
-                    }
-                };
-                // Updates are upserts even in insert modes (the row exists by definition).
-                let mode = match (r.op, self.opts.mode) {
-                    (Op::Update, WriteMode::Insert | WriteMode::InsertIgnore) => WriteMode::Upsert,
-                    (_, m) => m,
-                };
-                let group = Group {
-                    table: t.sql.clone(),
-                    delete,
-                    mode,
-                    schema: r.schema.clone(),
-                };
-                if !b.push(&group, &piece, i) {
-                    outcomes[i] = Some(Outcome::Rejected(format!(
-                        "table {}, key {}: the row needs a statement of {} bytes, above the limit of {} (max_allowed_packet)",
-                        t.name(),
-                        r.key_string(","),
-                        piece.len(),
-                        self.limit
-                    )));
-                    break;
-                }
-            }
-            if single.is_some() {
-                b.close();
-            }
-        }
-        b.close();
-        b
     }
 
     /// Writes the batch one record per statement in one transaction.
@@ -278,8 +245,7 @@ impl MySqlSink {
                                 .await
                                 .map_err(tx)?;
                         }
-                        outcomes[i] =
-                            Some(Outcome::Rejected(reject_message(&t, &records[i], &err)));
+                        outcomes[i] = Some(Outcome::Rejected(reject_cause(&t, &records[i], err)));
                         break;
                     }
                     let _ = c.query_drop("ROLLBACK").await;
@@ -289,94 +255,6 @@ impl MySqlSink {
         }
         c.query_drop("COMMIT").await.map_err(tx)
     }
-}
-
-impl MySqlSink {
-    /// Applies a table change to the target (see the module docs).
-    async fn apply_table_change(
-        &self,
-        change: &TableChange,
-        from: &Target,
-        to: Option<&Target>,
-    ) -> Result<(), SinkError> {
-        let mut c = self.conn.get().await.map_err(to_sink_error)?;
-        let what = |verb: &str| format!("{change}: {verb} target table {}", from.name());
-        match (&change.kind, to) {
-            (TableChangeKind::Truncate, _) => {
-                match c.query_drop(format!("TRUNCATE TABLE {}", from.sql)).await {
-                    Ok(()) => {
-                        tracing::info!(%change, target = %from.name(), "target table truncated")
-                    }
-                    Err(e) => match MySqlError::from_driver(what("truncating"), e) {
-                        // Replayed after a later DROP, or never created: nothing to empty.
-                        MySqlError::NoTable { .. } => {
-                            tracing::info!(%change, target = %from.name(), "target table does not exist: nothing to truncate")
-                        }
-                        other => return Err(to_sink_error(other)),
-                    },
-                }
-            }
-            (TableChangeKind::Drop, _) => {
-                c.query_drop(format!("DROP TABLE IF EXISTS {}", from.sql))
-                    .await
-                    .map_err(|e| classify(what("dropping"), e))?;
-                tracing::info!(%change, target = %from.name(), "target table dropped");
-            }
-            (TableChangeKind::Rename { .. }, Some(to)) => {
-                if to.sql == from.sql {
-                    tracing::info!(%change, target = %from.name(), "both names have the same target table: nothing to rename");
-                } else {
-                    let old = table_exists(&mut c, from, change).await?;
-                    let new = table_exists(&mut c, to, change).await?;
-                    match (old, new) {
-                        (true, false) => {
-                            c.query_drop(format!("RENAME TABLE {} TO {}", from.sql, to.sql))
-                                .await
-                                .map_err(|e| {
-                                    classify(format!("{change}: renaming target table {} to {}", from.name(), to.name()), e)
-                                })?;
-                            tracing::info!(%change, from = %from.name(), to = %to.name(), "target table renamed");
-                        }
-                        (true, true) => {
-                            return Err(SinkError::Fatal(format!(
-                                "{change}: both target tables {} and {} exist, and renaming would overwrite {}; drop or rename one of them by hand, then run again",
-                                from.name(),
-                                to.name(),
-                                to.name()
-                            )))
-                        }
-                        // Already renamed (the change is replayed after a crash).
-                        (false, true) => {
-                            tracing::info!(%change, to = %to.name(), "target table already renamed")
-                        }
-                        (false, false) => {
-                            tracing::info!(%change, from = %from.name(), to = %to.name(), "neither target table exists: nothing to rename")
-                        }
-                    }
-                }
-            }
-            (TableChangeKind::Rename { .. }, None) => {}
-        }
-        Ok(())
-    }
-
-    /// Forgets what the sink knows of `t` (created, schemas compared).
-    async fn forget(&self, t: &Target) {
-        self.created.lock().await.remove(&t.sql);
-        self.followed.forget(&t.sql);
-    }
-}
-
-/// Whether target table `t` exists.
-async fn table_exists(c: &mut Conn, t: &Target, change: &TableChange) -> Result<bool, SinkError> {
-    let n: Option<u64> = c
-        .exec_first(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (&t.db, &t.table),
-        )
-        .await
-        .map_err(|e| classify(format!("{change}: looking up target table {}", t.name()), e))?;
-    Ok(n.unwrap_or(0) > 0)
 }
 
 fn reject_message(table: &str, r: &Record, err: &MySqlError) -> String {
@@ -393,11 +271,17 @@ fn reject_message(table: &str, r: &Record, err: &MySqlError) -> String {
     }
 }
 
+/// A rejected row's cause: the server's error, described by table, column and key.
+fn reject_cause(table: &str, r: &Record, err: MySqlError) -> Cause {
+    let message = reject_message(table, r, &err);
+    Cause::new(err).with_message(message)
+}
+
 fn to_sink_error(e: MySqlError) -> SinkError {
     if e.is_transient() {
-        SinkError::Transient(e.to_string())
+        SinkError::transient(e)
     } else {
-        SinkError::Fatal(e.to_string())
+        SinkError::fatal(e)
     }
 }
 
@@ -410,12 +294,45 @@ impl Sink for MySqlSink {
     async fn prepare(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
         let mut c = self.conn.get().await.map_err(to_sink_error)?;
         if let Some(schema) = &ctx.schema {
-            let t = self.target(schema.name()).map_err(SinkError::Fatal)?;
-            self.ensure_created(&mut c, &t, schema).await?;
-            if self.opts.truncate && !ctx.resumed {
-                c.query_drop(format!("TRUNCATE TABLE {}", t.sql))
-                    .await
-                    .map_err(|e| classify(format!("truncating {}", t.name()), e))?;
+            let t = self.target(schema.name()).map_err(SinkError::fatal)?;
+            let defer = self.opts.defer_indexes && !ctx.resumed;
+            let created = self.ensure_created(&mut c, &t, schema, defer).await?;
+            if created && !ctx.resumed {
+                self.fresh
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(t.sql.clone());
+            }
+            // Keys deferred by this run or by an earlier one that stopped before its end.
+            self.deferred
+                .remember(&mut c, &ctx.unit, &t, schema)
+                .await?;
+            // Rows without a key cannot be overwritten: a copy that starts from the
+            // beginning (first run, --restart, a scan read again) empties the target first.
+            let keyless = schema.primary_key().is_empty();
+            if (self.opts.truncate || keyless) && !ctx.resumed {
+                if keyless && !self.opts.truncate {
+                    tracing::warn!(
+                        unit = %ctx.unit,
+                        target = %t.name(),
+                        "the source table has no primary key: emptying the target table before copying it, so no row is copied twice"
+                    );
+                }
+                match c.query_drop(format!("TRUNCATE TABLE {}", t.sql)).await {
+                    Ok(()) => {
+                        self.fresh
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(t.sql.clone());
+                    }
+                    Err(e) => {
+                        match MySqlError::from_driver(format!("truncating {}", t.name()), e) {
+                            // Not created (create_table = false and missing): nothing to empty.
+                            MySqlError::NoTable { .. } if keyless => {}
+                            other => return Err(to_sink_error(other)),
+                        }
+                    }
+                }
             }
         }
         for (i, s) in self.opts.pre_sql.iter().enumerate() {
@@ -432,7 +349,7 @@ impl Sink for MySqlSink {
         let mut targets = Vec::with_capacity(records.len());
         for r in records {
             targets.push(Some(
-                self.target(r.target_name()).map_err(SinkError::Fatal)?,
+                self.target(r.target_name()).map_err(SinkError::fatal)?,
             ));
         }
         let mut c = self.conn.get().await.map_err(to_sink_error)?;
@@ -441,7 +358,7 @@ impl Sink for MySqlSink {
             for (r, t) in records.iter().zip(&targets) {
                 let t = t.as_ref().expect("set above");
                 if seen.insert(t.sql.clone()) {
-                    self.ensure_created(&mut c, t, &r.schema).await?;
+                    self.ensure_created(&mut c, t, &r.schema, false).await?;
                 }
             }
         }
@@ -465,6 +382,26 @@ impl Sink for MySqlSink {
                 }
             }
         }
+        // Snapshot batches: LOAD DATA where the server allows it (see crate::bulk_load).
+        let fresh = self.fresh.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let loads: Vec<LoadTarget> = targets
+            .iter()
+            .flatten()
+            .map(|t| LoadTarget {
+                db: &t.db,
+                table: &t.table,
+                sql: &t.sql,
+                fresh: fresh.contains(&t.sql),
+            })
+            .collect();
+        if self
+            .bulk
+            .write(&mut c, self.opts.mode, records, &loads)
+            .await?
+        {
+            return Ok(vec![Outcome::Written; records.len()]);
+        }
+        drop(loads);
         let b = self.build(records, &targets, &mut outcomes, None);
         let stmts: Vec<String> = b.statements.into_iter().map(|s| s.sql).collect();
         let mut names: Vec<String> = Vec::new();
@@ -490,7 +427,7 @@ impl Sink for MySqlSink {
     }
 
     async fn table_change(&self, change: &TableChange) -> Result<(), SinkError> {
-        let fatal = |m: String| SinkError::Fatal(format!("{change}: {m}"));
+        let fatal = |m: String| SinkError::Fatal(format!("{change}: {m}").into());
         let from = self.target(change.target_name()).map_err(fatal)?;
         let to = match &change.kind {
             TableChangeKind::Rename { to, to_target } => Some(
@@ -515,7 +452,7 @@ impl Sink for MySqlSink {
             TableChanges::Fail => {
                 return Err(SinkError::Fatal(format!(
                     "{change}: {left} because table_changes = \"fail\"; the stream stopped before this change and replays it when run again: to apply it, run again with table_changes = \"apply\" (idempotent, also after applying it by hand); to keep the target as it is, run with table_changes = \"ignore\" until the stream is past it (later table changes are then ignored too)"
-                )))
+                ).into()))
             }
             TableChanges::Apply => {}
         }
@@ -528,7 +465,22 @@ impl Sink for MySqlSink {
         applied
     }
 
+    /// Adds the unique keys deferred on every table (wrappers that forward only `finish`
+    /// still end with every key), then runs `post_sql`.
     async fn finish(&self) -> Result<(), SinkError> {
+        self.build_deferred(None).await?;
+        self.post_sql().await
+    }
+
+    /// Adds the unique keys deferred on this unit's table, then runs `post_sql`.
+    async fn finish_unit(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
+        self.build_deferred(Some(&ctx.unit)).await?;
+        self.post_sql().await
+    }
+}
+
+impl MySqlSink {
+    async fn post_sql(&self) -> Result<(), SinkError> {
         if self.opts.post_sql.is_empty() {
             return Ok(());
         }

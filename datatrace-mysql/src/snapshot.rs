@@ -39,7 +39,11 @@ pub struct BinlogPosition {
 
 /// Sessions inside one consistent snapshot, lent out one reader at a time.
 pub(crate) struct Snapshot {
+    conn: MySqlConnection,
+    table: String,
     conns: Mutex<Vec<Conn>>,
+    /// Sessions lost (and replaced by sessions in a new snapshot).
+    lost: std::sync::atomic::AtomicU64,
     permits: std::sync::Arc<Semaphore>,
     /// The binlog position of the snapshot (None when binary logging is off).
     pub position: Option<BinlogPosition>,
@@ -63,6 +67,17 @@ impl std::ops::DerefMut for Lease<'_> {
         self.conn.as_mut().expect("present until drop")
     }
 }
+impl Lease<'_> {
+    /// The session failed (a lost connection): it is dropped instead of being lent again,
+    /// and the next lease opens a replacement.
+    pub(crate) fn broken(mut self) {
+        self.conn.take();
+        self.snap
+            .lost
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
@@ -82,7 +97,7 @@ const START: &str = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
 
 impl Snapshot {
     /// Opens `n` sessions in one consistent snapshot.
-    pub(crate) async fn open(conn: &MySqlConnection, n: usize) -> Result<Snapshot> {
+    pub(crate) async fn open(conn: &MySqlConnection, n: usize, table: String) -> Result<Snapshot> {
         let n = n.max(1);
         let ctx = || "opening a consistent snapshot".to_string();
         let mut lock = conn.dedicated().await?;
@@ -121,6 +136,9 @@ impl Snapshot {
         }
         let count = conns.len();
         Ok(Snapshot {
+            conn: conn.clone(),
+            table,
+            lost: std::sync::atomic::AtomicU64::new(0),
             conns: Mutex::new(conns),
             permits: std::sync::Arc::new(Semaphore::new(count)),
             position,
@@ -133,7 +151,7 @@ impl Snapshot {
         n: usize,
     ) -> Result<(Vec<Conn>, Option<BinlogPosition>)> {
         let ctx = || "opening a consistent snapshot".to_string();
-        let mut conns = Vec::with_capacity(n);
+        let mut conns = Vec::new();
         for _ in 0..n {
             let mut c = conn.dedicated().await?;
             c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -168,20 +186,34 @@ impl Snapshot {
             .acquire_owned()
             .await
             .map_err(|_| MySqlError::Config("snapshot closed".into()))?;
-        let conn = self
-            .conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .ok_or_else(|| MySqlError::Transient {
-                context: "reading in a consistent snapshot".into(),
-                message: "a snapshot session was lost".into(),
-            })?;
+        let pooled = self.conns.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.replacement().await?,
+        };
         Ok(Lease {
             snap: self,
             conn: Some(conn),
             _permit: permit,
         })
+    }
+
+    /// A session in a new consistent snapshot, in place of a lost one. Its rows are as of
+    /// now, not as of the snapshot's position: a stream started at that position replays
+    /// the changes since over them (`snapshot+cdc`), a plain copy is told in a warning.
+    async fn replacement(&self) -> Result<Conn> {
+        let ctx = || format!("reopening a consistent snapshot of {}", self.table);
+        let mut c = self.conn.dedicated().await?;
+        c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .await
+            .ctx(ctx)?;
+        c.query_drop(START).await.ctx(ctx)?;
+        tracing::warn!(
+            table = %self.table,
+            lost = self.lost.load(std::sync::atomic::Ordering::Relaxed),
+            "a session of the consistent snapshot was lost: reading on in a new snapshot, so the rest of the table is read as of now, not as of the snapshot's binlog position (exact with snapshot+cdc, whose stream replays the changes since that position)"
+        );
+        Ok(c)
     }
 
     /// Ends the snapshot transactions and closes the sessions.

@@ -54,8 +54,12 @@ pub enum ColumnKind {
     Timestamp,
     /// YEAR.
     Year,
-    /// JSON (MySQL's type, or MariaDB's LONGTEXT with a `json_valid` check).
+    /// MySQL's JSON type (binary on the server): read as a parsed document (`Value::Json`).
     Json,
+    /// MariaDB's JSON: LONGTEXT with a `json_valid` check, kept as text by the server. Read
+    /// as its exact text (`Value::String`, the column's type stays `DataType::Json`), so a
+    /// copy into MariaDB is byte for byte (spacing, key order, number spelling, escapes).
+    JsonText,
     /// GEOMETRY and its subtypes: MySQL's internal format (4-byte SRID + WKB) as bytes.
     Geometry,
 }
@@ -118,7 +122,7 @@ impl ColumnKind {
             ColumnKind::Time => DataType::Time,
             ColumnKind::DateTime => DataType::DateTime,
             ColumnKind::Timestamp => DataType::Timestamp,
-            ColumnKind::Json => DataType::Json,
+            ColumnKind::Json | ColumnKind::JsonText => DataType::Json,
         }
     }
 
@@ -164,6 +168,20 @@ pub fn decode(kind: ColumnKind, v: My) -> Result<Value, DecodeError> {
     if matches!(v, My::NULL) {
         return Ok(Value::Null);
     }
+    match kind {
+        K::Int { .. } | K::Year | K::Bool => decode_integer(kind, v),
+        K::Decimal { .. } | K::Float | K::Double => decode_number(kind, v),
+        K::Bit(n) => decode_bit(n, v),
+        K::Text | K::Enum | K::Set | K::Binary | K::Geometry | K::Json | K::JsonText => {
+            decode_bytes(kind, v)
+        }
+        K::Date | K::DateTime | K::Timestamp | K::Time => decode_temporal(kind, v),
+    }
+}
+
+/// A value of an integer column (`Int`, `Year`, `Bool`).
+fn decode_integer(kind: ColumnKind, v: My) -> Result<Value, DecodeError> {
+    use ColumnKind as K;
     Ok(match (kind, v) {
         (K::Int { unsigned: false } | K::Year, My::Int(i)) => Value::Int(i),
         (K::Int { unsigned: false } | K::Year, My::UInt(u)) => Value::Int(
@@ -195,6 +213,14 @@ pub fn decode(kind: ColumnKind, v: My) -> Result<Value, DecodeError> {
                 .parse()
                 .map_err(|_| invalid(kind, &My::Bytes(b.clone())))?,
         ),
+        (kind, v) => return Err(invalid(kind, &v)),
+    })
+}
+
+/// A value of a `Decimal`, `Float` or `Double` column.
+fn decode_number(kind: ColumnKind, v: My) -> Result<Value, DecodeError> {
+    use ColumnKind as K;
+    Ok(match (kind, v) {
         (K::Decimal { .. }, My::Bytes(b)) => Value::Decimal(
             text(kind, &b)?
                 .parse::<Decimal>()
@@ -208,7 +234,14 @@ pub fn decode(kind: ColumnKind, v: My) -> Result<Value, DecodeError> {
                 .parse()
                 .map_err(|_| invalid(kind, &My::Bytes(b.clone())))?,
         ),
-        (K::Bit(n), My::Bytes(b)) => {
+        (kind, v) => return Err(invalid(kind, &v)),
+    })
+}
+
+/// A value of a `BIT(n)` column: a boolean for `BIT(1)`, an unsigned integer otherwise.
+fn decode_bit(n: u8, v: My) -> Result<Value, DecodeError> {
+    Ok(match v {
+        My::Bytes(b) => {
             let mut u: u64 = 0;
             for &byte in b.iter() {
                 u = (u << 8) | byte as u64;
@@ -219,18 +252,40 @@ pub fn decode(kind: ColumnKind, v: My) -> Result<Value, DecodeError> {
                 Value::UInt(u)
             }
         }
-        (K::Bit(1), My::Int(i)) => Value::Bool(i != 0),
-        (K::Bit(_), My::Int(i)) => Value::UInt(i as u64),
-        (K::Bit(_), My::UInt(u)) => Value::UInt(u),
+        My::Int(i) if n == 1 => Value::Bool(i != 0),
+        My::Int(i) => Value::UInt(i as u64),
+        My::UInt(u) => Value::UInt(u),
+        v => return Err(invalid(ColumnKind::Bit(n), &v)),
+    })
+}
+
+/// A value of a byte-valued column: text (`Text`, `Enum`, `Set`), bytes (`Binary`,
+/// `Geometry`), a JSON document (`Json`) or JSON text (`JsonText`).
+fn decode_bytes(kind: ColumnKind, v: My) -> Result<Value, DecodeError> {
+    use ColumnKind as K;
+    Ok(match (kind, v) {
         (K::Text | K::Enum | K::Set, My::Bytes(b)) => Value::String(
             String::from_utf8(b)
                 .map_err(|_| DecodeError::Invalid("text is not valid UTF-8".into()))?,
         ),
         (K::Binary | K::Geometry, My::Bytes(b)) => Value::Bytes(Bytes::from(b)),
+        (K::JsonText, My::Bytes(b)) => Value::String(
+            String::from_utf8(b)
+                .map_err(|_| DecodeError::Invalid("JSON text is not valid UTF-8".into()))?,
+        ),
         (K::Json, My::Bytes(b)) => Value::Json(
             serde_json::from_slice(&b)
                 .map_err(|e| DecodeError::Invalid(format!("invalid JSON: {e}")))?,
         ),
+        (kind, v) => return Err(invalid(kind, &v)),
+    })
+}
+
+/// A value of a `Date`, `DateTime`, `Timestamp` or `Time` column; zero dates are refused
+/// as [`DecodeError::ZeroDate`].
+fn decode_temporal(kind: ColumnKind, v: My) -> Result<Value, DecodeError> {
+    use ColumnKind as K;
+    Ok(match (kind, v) {
         (K::Date, My::Date(y, m, d, ..)) => {
             if m == 0 || d == 0 {
                 return Err(DecodeError::ZeroDate(format!("{y:04}-{m:02}-{d:02}")));

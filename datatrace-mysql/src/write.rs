@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datatrace_core::{Op, Record, Schema, Value};
+use datatrace_core::{DataType, Op, Record, Schema, Value};
 
 use crate::config::WriteMode;
 use crate::sql::{ident, push_ident};
@@ -16,6 +16,11 @@ pub(crate) enum Action {
     Write,
     /// Delete the row with this key.
     Delete(Vec<Value>),
+    /// A table without a key: delete one row equal to these values in every column.
+    DeleteRow(Vec<Value>),
+    /// A table without a key: change one row equal to these values in every column into
+    /// the record's values.
+    UpdateRow(Vec<Value>),
 }
 
 /// One statement and the records (indices into the batch) it covers.
@@ -36,6 +41,14 @@ pub(crate) fn actions(r: &Record) -> Vec<Action> {
             .map(|&i| vals.get(i).cloned().unwrap_or(Value::Null))
             .collect()
     };
+    if !r.has_key() {
+        // As MySQL replication does without a key: the row is found by all its values.
+        return match (r.op, &r.before) {
+            (Op::Delete, _) => vec![Action::DeleteRow(r.values.clone())],
+            (Op::Update, Some(b)) => vec![Action::UpdateRow(b.clone())],
+            _ => vec![Action::Write],
+        };
+    }
     match r.op {
         Op::Delete => vec![Action::Delete(key(&r.values))],
         Op::Update => match &r.before {
@@ -123,6 +136,74 @@ pub(crate) fn key_term(key_cols: &[String], key: &[Value]) -> Result<String, Str
     }
     s.push(')');
     Ok(s)
+}
+
+/// `<column> <=> <value>` for every column, exact: text compared as its UTF-8 bytes (no
+/// collation folds case or trailing spaces), JSON of MySQL's own type as JSON.
+pub(crate) fn row_match(schema: &Schema, values: &[Value]) -> Result<String, String> {
+    let mut s = String::new();
+    for (i, (c, v)) in schema.columns().iter().zip(values).enumerate() {
+        if i > 0 {
+            s.push_str(" AND ");
+        }
+        let text_column = matches!(c.data_type, DataType::String | DataType::Json);
+        match v {
+            // Text compared as its bytes (a zero date kept as text in a date column compares
+            // as a date).
+            Value::String(_) if text_column => {
+                s.push_str("CAST(CONVERT(");
+                push_ident(&mut s, &c.name);
+                s.push_str(" USING utf8mb4) AS BINARY) <=> CAST(");
+                write_literal(&mut s, v).map_err(|e| e.0)?;
+                s.push_str(" AS BINARY)");
+            }
+            Value::Json(_) => {
+                push_ident(&mut s, &c.name);
+                s.push_str(" <=> CAST(");
+                write_literal(&mut s, v).map_err(|e| e.0)?;
+                s.push_str(" AS JSON)");
+            }
+            _ => {
+                push_ident(&mut s, &c.name);
+                s.push_str(" <=> ");
+                write_literal(&mut s, v).map_err(|e| e.0)?;
+            }
+        }
+    }
+    if s.is_empty() {
+        s.push_str("FALSE");
+    }
+    Ok(s)
+}
+
+/// `DELETE FROM t WHERE <every column matches> LIMIT 1`.
+pub(crate) fn delete_row(table: &str, schema: &Schema, values: &[Value]) -> Result<String, String> {
+    Ok(format!(
+        "DELETE FROM {table} WHERE {} LIMIT 1",
+        row_match(schema, values)?
+    ))
+}
+
+/// `UPDATE t SET c = v, .. WHERE <every column matches the before-image> LIMIT 1`.
+pub(crate) fn update_row(
+    table: &str,
+    schema: &Schema,
+    before: &[Value],
+    after: &[Value],
+) -> Result<String, String> {
+    let mut set = String::new();
+    for (i, (c, v)) in schema.columns().iter().zip(after).enumerate() {
+        if i > 0 {
+            set.push_str(", ");
+        }
+        push_ident(&mut set, &c.name);
+        set.push_str(" = ");
+        write_literal(&mut set, v).map_err(|e| e.0)?;
+    }
+    Ok(format!(
+        "UPDATE {table} SET {set} WHERE {} LIMIT 1",
+        row_match(schema, before)?
+    ))
 }
 
 /// Accumulates rows into statements no larger than `limit` bytes.
@@ -220,6 +301,20 @@ impl Builder {
             o.records.push(record);
         }
         true
+    }
+
+    /// Adds a statement of its own (a keyless row's delete or update), after the one being
+    /// built. `Err` with its length when it is above the limit.
+    pub fn single(&mut self, sql: String, record: usize) -> Result<(), usize> {
+        self.close();
+        if sql.len() > self.limit {
+            return Err(sql.len());
+        }
+        self.statements.push(Statement {
+            sql,
+            records: vec![record],
+        });
+        Ok(())
     }
 
     /// Ends the statement being built.

@@ -66,6 +66,11 @@ fn child_pipeline() {
                 let cfg = SinkConfig {
                     index: format!("{prefix}-{{table}}"),
                     version: Some(VersionSource::Position),
+                    // The child inherits DATATRACE_SEARCH_ENGINE: the parent's engine.
+                    mapping: datatrace_es::MappingConfig {
+                        unsigned: cdc::es_unsigned(datatrace_testkit::EngineFlavor::selected()),
+                        ..Default::default()
+                    },
                     ..Default::default()
                 };
                 let es = std::env::var("CDC_ES_URL").unwrap();
@@ -146,7 +151,7 @@ fn spawn_child(dir: &str, src: &str, target: (&str, &str), server_id: u32) -> Ch
         .env("CDC_CHILD", dir)
         .env("CDC_SRC", src)
         .env("CDC_URL", db().url())
-        .env("CDC_ES_URL", datatrace_testkit::osmem().url())
+        .env("CDC_ES_URL", datatrace_testkit::engine().url())
         .env("CDC_SERVER_ID", server_id.to_string())
         .env(target.0, target.1)
         .spawn()
@@ -211,7 +216,7 @@ async fn kill_9_mid_stream_then_resume_into_elasticsearch() {
                 (f[0].to_string(), (f[1].to_string(), f[2].parse().unwrap()))
             })
             .collect();
-        let os = datatrace_testkit::osmem();
+        let os = datatrace_testkit::engine();
         let index = format!("{prefix}-{t}");
         os.request("POST", &format!("/{index}/_refresh"), None);
         let r = os.request(

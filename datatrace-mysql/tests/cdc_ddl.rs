@@ -55,7 +55,7 @@ async fn stream_ddl(
     exec(&format!("USE `{src}`; {DDL_SCRIPT}"));
     let end = now().await;
     let waited = tokio::time::timeout(
-        Duration::from_secs(20),
+        Duration::from_secs(120),
         wait_for_checkpoint(&store, "ddl", "binlog", &end),
     )
     .await;
@@ -139,13 +139,13 @@ async fn the_elasticsearch_mapping_is_extended() {
         ..Default::default()
     };
     let sink = EsSink::connect(
-        &ConnectionConfig::new([datatrace_testkit::osmem().url()]),
+        &ConnectionConfig::new([datatrace_testkit::engine().url()]),
         cfg,
     )
     .await
     .unwrap();
     stream_ddl(&src, Arc::new(sink)).await.expect("stream");
-    let os = datatrace_testkit::osmem();
+    let os = datatrace_testkit::engine();
     let index = format!("{prefix}-t");
     let m: serde_json::Value = os
         .request("GET", &format!("/{index}/_mapping"), None)

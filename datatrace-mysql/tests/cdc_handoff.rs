@@ -6,7 +6,7 @@
 mod cdc;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +22,16 @@ const TABLES: [&str; 3] = ["a", "b", "c"];
 async fn handoff(src: &str, sink: Arc<dyn Sink>) {
     seed(src, 300);
     let stop = Arc::new(AtomicBool::new(false));
-    let w = tokio::spawn(writer(src.to_string(), stop.clone()));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let count = Arc::new(AtomicU64::new(0));
+    let w = tokio::spawn(writer_counting(
+        src.to_string(),
+        stop.clone(),
+        count.clone(),
+    ));
+    // Changes before the start position, during the snapshots and during the stream: the
+    // writer's own count says when there were enough of each (a fixed time gave a loaded
+    // machine's writer too few).
+    wait_for_count(&count, 20).await;
 
     let store: Arc<dyn CheckpointStore> = Arc::new(MemoryCheckpointStore::new());
     let job = "handoff";
@@ -79,7 +87,8 @@ async fn handoff(src: &str, sink: Arc<dyn Sink>) {
     });
     let cancel = stream.canceller();
     let running = tokio::spawn(stream.run());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let streamed_from = count.load(Ordering::Relaxed);
+    wait_for_count(&count, (streamed_from + 100).max(101)).await;
     stop.store(true, Ordering::Relaxed);
     let statements = w.await.expect("writer");
     assert!(
@@ -131,10 +140,11 @@ async fn snapshot_and_stream_meet_without_gap_into_elasticsearch() {
     let cfg = SinkConfig {
         index: format!("{prefix}-{{table}}"),
         version: Some(VersionSource::Position),
+        mapping: cdc::es_mapping(),
         ..Default::default()
     };
     let sink = EsSink::connect(
-        &ConnectionConfig::new([datatrace_testkit::osmem().url()]),
+        &ConnectionConfig::new([datatrace_testkit::engine().url()]),
         cfg,
     )
     .await
@@ -170,7 +180,7 @@ async fn snapshot_and_stream_meet_without_gap_into_elasticsearch() {
 }
 
 fn es_docs(index: &str) -> BTreeMap<String, serde_json::Value> {
-    let os = datatrace_testkit::osmem();
+    let os = datatrace_testkit::engine();
     os.request("POST", &format!("/{index}/_refresh"), None);
     let r = os.request(
         "POST",

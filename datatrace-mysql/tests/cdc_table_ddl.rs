@@ -248,7 +248,7 @@ async fn the_mysql_target_follows_truncate_rename_and_drop() {
     ));
     let end = now().await;
     let waited = tokio::time::timeout(
-        Duration::from_secs(30),
+        Duration::from_secs(120),
         wait_for_checkpoint(&store, "tddl", "binlog", &end),
     )
     .await;
@@ -304,7 +304,7 @@ async fn fail_stops_before_the_change_and_resumes_at_it() {
             );
             let cancel = p.canceller();
             let running = tokio::spawn(p.run());
-            tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::time::timeout(Duration::from_secs(120), async {
                 loop {
                     if running.is_finished() {
                         return;
@@ -355,7 +355,7 @@ async fn fail_stops_before_the_change_and_resumes_at_it() {
     let cancel = p.canceller();
     let running = tokio::spawn(p.run());
     let waited = tokio::time::timeout(
-        Duration::from_secs(30),
+        Duration::from_secs(120),
         wait_for_checkpoint(&store, "tddl", "binlog", &end),
     )
     .await;
@@ -390,7 +390,7 @@ async fn ignore_keeps_the_target_and_goes_on() {
     let cancel = p.canceller();
     let running = tokio::spawn(p.run());
     let waited = tokio::time::timeout(
-        Duration::from_secs(30),
+        Duration::from_secs(120),
         wait_for_checkpoint(&store, "tddl", "binlog", &end),
     )
     .await;

@@ -139,11 +139,16 @@ async fn missing_privilege_is_named() {
         )
         .unwrap(),
     );
-    let e = Pipeline::new("priv", source, sink)
-        .run()
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = Pipeline::new("priv", source, sink).run().await.unwrap_err();
+    // The connector's typed error reaches the run's error.
+    assert!(
+        matches!(
+            err.find_source::<MySqlError>(),
+            Some(MySqlError::NoPrivilege { .. })
+        ),
+        "{err:?}"
+    );
+    let e = err.to_string();
     assert!(
         e.contains(&format!("writing {d}.ro: missing privilege")),
         "{e}"
@@ -170,11 +175,12 @@ async fn value_that_does_not_fit_names_table_column_and_key() {
         },
     )
     .await;
-    let e = Pipeline::new("fit", source, sink)
-        .run()
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = Pipeline::new("fit", source, sink).run().await.unwrap_err();
+    assert!(
+        matches!(err.find_source::<MySqlError>(), Some(e) if e.is_data()),
+        "{err:?}"
+    );
+    let e = err.to_string();
     assert!(e.contains("record with key 2 rejected"), "{e}");
     assert!(
         e.contains(&format!("table {d}.dst, column name, key 2")),

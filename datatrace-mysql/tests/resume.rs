@@ -249,3 +249,76 @@ async fn lost_reader_connection_continues_after_the_last_row() {
     assert_eq!(report.written, 20_000);
     assert_same(&src, &dst, "t", "id");
 }
+
+/// A damaged resume position (or a part spec from another kind of source) is refused with an
+/// error naming the table and the part, never read again from the chunk's start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_checkpoint_is_refused() {
+    use datatrace_core::{
+        Error, Part, PartState, Position, Source, Timestamp, UnitCheckpoint, UnitState,
+    };
+    let src = make_source_table("damaged_cp", "int");
+    let dst = db().create_database("damaged_cp_dst");
+    let cases = [
+        (
+            None,
+            serde_json::json!({"lsat": [1]}),
+            "the resume position of part chunk-0000",
+        ),
+        (
+            None,
+            serde_json::json!({"slice": 0, "after": [5]}),
+            "is not a MySQL chunk position",
+        ),
+        (
+            Some(serde_json::json!({"slice": 0, "max": 1})),
+            serde_json::Value::Null,
+            "the spec of part chunk-0000",
+        ),
+    ];
+    for (spec, state, expected) in cases {
+        let source = source(&src, "t", opts()).await;
+        let mut parts = source.split(4).await.unwrap();
+        if let Some(spec) = spec {
+            parts[0] = Part {
+                id: parts[0].id.clone(),
+                spec,
+            };
+        }
+        let store = Arc::new(MemoryCheckpointStore::new());
+        let cp = UnitCheckpoint {
+            state: UnitState::Running,
+            parts: parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, part)| PartState {
+                    part,
+                    position: (i == 0 && !state.is_null()).then(|| Position::new(state.clone())),
+                    done: i > 0,
+                })
+                .collect(),
+            error: None,
+            written: 0,
+            updated_at: Timestamp::now(),
+        };
+        store.save("default", "t", &cp).await.unwrap();
+        let written = Arc::new(AtomicU64::new(0));
+        let w = written.clone();
+        let e = Pipeline::new("t", source, sink(&dst, SinkOptions::default()).await)
+            .checkpoints(store)
+            .transform(move |r: Record| {
+                w.fetch_add(1, Ordering::SeqCst);
+                Some(r)
+            })
+            .run()
+            .await
+            .expect_err("a damaged checkpoint must not be read from the chunk's start");
+        assert!(matches!(e, Error::DamagedCheckpoint { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(expected) && msg.contains(&format!("{src}.t")),
+            "{msg}"
+        );
+        assert_eq!(written.load(Ordering::SeqCst), 0, "rows were read: {msg}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Transient sink failures are retried by the runner: a writer whose connection is killed
-//! mid-statement (lost connection) and a lock wait timeout, then the copy completes exactly.
+//! mid-statement (lost connection) and a lock wait timeout, then the copy completes exactly
+//! (snapshot batches: on the `LOAD DATA` path).
 
 mod common;
 
@@ -33,13 +34,15 @@ async fn lost_connections_and_lock_waits_are_retried() {
         .await
         .unwrap();
 
+    let waits_before = lock_waits();
     let killer = {
         let dst = dst.clone();
         tokio::task::spawn_blocking(move || {
             // Kill the writer while it waits for the lock: a lost connection mid-transaction.
             for _ in 0..500 {
                 let id = exec(&format!(
-                    "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `{dst}`.`t`%' LIMIT 1"
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `{dst}`.`t`%' \
+                     OR INFO LIKE 'LOAD DATA LOCAL INFILE%INTO TABLE `{dst}`.`t`%' LIMIT 1"
                 ));
                 if let Ok(id) = id.trim().parse::<u64>() {
                     exec(&format!("KILL CONNECTION {id}"));
@@ -61,11 +64,11 @@ async fn lost_connections_and_lock_waits_are_retried() {
                 SinkOptions::default(),
                 PipelineConfig {
                     batch_size: 50,
-                    retry: RetryPolicy {
-                        max_attempts: 20,
-                        initial_backoff: Duration::from_millis(100),
-                        max_backoff: Duration::from_millis(500),
-                    },
+                    retry: RetryPolicy::new(
+                        20,
+                        Duration::from_millis(100),
+                        Duration::from_millis(500),
+                    ),
                     ..Default::default()
                 },
             )
@@ -73,8 +76,23 @@ async fn lost_connections_and_lock_waits_are_retried() {
         }
     });
     assert!(killer.await.unwrap(), "no writer was seen waiting");
-    // Keep the lock long enough for at least one lock wait timeout (2 s) on a retry.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Keep the lock until the retried statement has waited, timed out (2 s) and a third
+    // attempt waits again: two failures, however slow the machine (a fixed hold of a few
+    // seconds let a slow reconnect miss the timeout).
+    let waited = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        while lock_waits() < waits_before + 3 {
+            if started.elapsed() > Duration::from_secs(120) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    });
+    assert!(
+        waited.await.unwrap(),
+        "the retry never waited for the lock again"
+    );
     holder.query_drop("COMMIT").await.unwrap();
     let report = copy
         .await
@@ -83,4 +101,14 @@ async fn lost_connections_and_lock_waits_are_retried() {
     assert_eq!(report.status, RunStatus::Completed);
     assert!(report.retried >= 2, "retried {}", report.retried);
     assert_same(&src, &dst, "t", "id");
+}
+
+/// How many times a statement of this server has waited for a row lock (each attempt of the
+/// blocked writer counts once, when it starts waiting).
+fn lock_waits() -> u64 {
+    let out = exec("SHOW GLOBAL STATUS LIKE 'Innodb_row_lock_waits'");
+    out.split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("Innodb_row_lock_waits: {out:?}"))
 }

@@ -10,7 +10,9 @@
 //! with 20 rows changed across the table.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use datatrace_testkit::procstat;
 
 const BIN: &str = env!("CARGO_BIN_EXE_datatrace");
 
@@ -19,17 +21,6 @@ fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn vm_hwm_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// Runs `datatrace check` in `dir`: (seconds, peak RSS MB, exit code, stdout).
@@ -43,18 +34,10 @@ fn datatrace_check(dir: &std::path::Path, chunk: u64) -> (f64, f64, i32, String)
         .stderr(Stdio::piped())
         .spawn()
         .expect("datatrace starts");
-    let pid = child.id();
-    let poll = std::thread::spawn(move || {
-        let mut peak = 0;
-        while let Some(kb) = vm_hwm_kb(pid) {
-            peak = peak.max(kb);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        peak
-    });
+    let watch = procstat::PeakWatch::start(child.id());
     let out = child.wait_with_output().expect("datatrace runs");
     let secs = t0.elapsed().as_secs_f64();
-    let peak = poll.join().unwrap_or(0) as f64 / 1024.0;
+    let peak = watch.finish();
     (
         secs,
         peak,

@@ -1,16 +1,15 @@
-//! The command line: `datatrace run`, `validate`, `dlq list`, `dlq replay` and `serve`.
+//! The command line: `datatrace run`, `validate`, `dlq list`, `dlq replay` and `serve`: its
+//! arguments (run by [`crate::commands::main`]).
 //!
 //! Exit codes: 0 when everything finished, 1 when a unit failed (or a command failed), 2
 //! when the job file or a check before the run is wrong (nothing was started), 130 when the
 //! run was stopped with Ctrl-C (it resumes on the next run).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands;
 use crate::ui::ProgressMode;
 
 /// Move data between MySQL and Elasticsearch.
@@ -44,6 +43,38 @@ pub enum Command {
     },
     /// The REST API, live progress (SSE), metrics and the web UI.
     Serve(ServeArgs),
+    /// Manages the users of `datatrace serve` (the first admin, a lost password).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+/// `datatrace user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Adds a user to the server's metadata store; the password comes from
+    /// DATATRACE_USER_PASSWORD or, when unset, from the first line of standard input.
+    Add(UserAddArgs),
+}
+
+/// `datatrace user add`.
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The user name (letters, digits, '.', '-', '_', '@').
+    #[arg(long)]
+    pub username: String,
+    /// viewer, operator or admin.
+    #[arg(long, default_value = "viewer")]
+    pub role: String,
+    /// The server's data directory (as given to `datatrace serve`).
+    #[arg(long, default_value = ".datatrace")]
+    pub data_dir: PathBuf,
+    /// The server's MySQL metadata database, if it keeps one (password from
+    /// DATATRACE_METADATA_PASSWORD).
+    #[arg(long, value_name = "URL")]
+    pub metadata_url: Option<String>,
 }
 
 /// `datatrace run`.
@@ -108,6 +139,10 @@ pub struct CheckArgs {
     /// Ranges checked at the same time (default 4).
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
+    /// A differing range is narrowed by checksums of sub-ranges down to this many rows
+    /// before rows are read (default 32; 0: read whole differing ranges).
+    #[arg(long, value_name = "ROWS")]
+    pub narrow_rows: Option<u64>,
 }
 
 /// `datatrace dlq ...`.
@@ -159,38 +194,3 @@ pub struct DlqReplayArgs {
 }
 
 pub use crate::serve::ServeArgs;
-
-/// Parses the process's arguments and runs the command on a new runtime.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let code = runtime.block_on(execute(cli));
-    // Do not wait for stray blocking tasks (a slow server) on the way out.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    ExitCode::from(code)
-}
-
-/// Runs a parsed command line; returns the exit code.
-pub async fn execute(cli: Cli) -> u8 {
-    match cli.command {
-        Command::Run(args) => commands::run::run(&args, cli.verbose).await,
-        Command::Validate(args) => commands::validate::validate(&args, cli.verbose).await,
-        Command::Check(args) => commands::check::check(&args, cli.verbose).await,
-        Command::Dlq {
-            command: DlqCommand::List(args),
-        } => commands::dlq::list(&args).await,
-        Command::Dlq {
-            command: DlqCommand::Replay(args),
-        } => commands::dlq::replay(&args, cli.verbose).await,
-        Command::Serve(args) => commands::serve::serve(&args).await,
-    }
-}

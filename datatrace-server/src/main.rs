@@ -1,5 +1,5 @@
 //! The `datatrace` command line; see `datatrace --help` and [`datatrace_server::cli`].
 
 fn main() -> std::process::ExitCode {
-    datatrace_server::cli::main()
+    datatrace_server::commands::main()
 }

@@ -131,6 +131,18 @@ fn snapshot_and_cdc_survive_kill_9_and_stop_on_ctrl_c() {
         a.lines().count(),
         b.lines().count()
     );
+    // The stopped job: `validate` tells where its checkpoint stands against the binlogs.
+    let out = Command::new(BIN)
+        .args(["validate", "job.toml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("stream:       binlog position ") && text.contains("not at risk of purging"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -284,7 +296,7 @@ fn a_full_job_switched_to_snapshot_and_cdc_is_refused_rather_than_left_stale() {
 
 #[test]
 fn table_ddl_reaches_elasticsearch_indices() {
-    let es = datatrace_testkit::osmem();
+    let es = datatrace_testkit::engine();
     let src = db().create_database("cli_ddl_es");
     db().exec(&format!(
         "USE `{src}`; CREATE TABLE t_a (id INT PRIMARY KEY, v VARCHAR(20)); \

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use datatrace_testkit::{mariadb, osmem, unique_name};
+use datatrace_testkit::{engine, mariadb, unique_name};
 use serde_json::{json, Value as Json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_datatrace");
@@ -56,7 +56,7 @@ fn run(dir: &Path, job: &str, index: &str) {
     std::fs::write(dir.join("job.toml"), job).unwrap();
     let out = datatrace(dir, &["run", "job.toml", "--progress", "none"]);
     assert_eq!(out.status.code(), Some(0), "run: {}", text(&out.stderr));
-    osmem().request("POST", &format!("/{index}/_refresh"), None);
+    engine().request("POST", &format!("/{index}/_refresh"), None);
 }
 
 fn strings(v: &Json) -> Vec<String> {
@@ -85,14 +85,14 @@ fn diff_fields(report: &Json) -> Vec<(String, Vec<String>)> {
 }
 
 fn get_doc(index: &str, id: &str) -> Json {
-    osmem()
+    engine()
         .request("GET", &format!("/{index}/_doc/{id}"), None)
         .json()["_source"]
         .clone()
 }
 
 fn put_doc(index: &str, id: &str, doc: &Json) {
-    osmem().request(
+    engine().request(
         "PUT",
         &format!("/{index}/_doc/{id}?refresh=true"),
         Some(&doc.to_string()),
@@ -100,7 +100,7 @@ fn put_doc(index: &str, id: &str, doc: &Json) {
 }
 
 fn delete_doc(index: &str, id: &str) {
-    osmem().request("DELETE", &format!("/{index}/_doc/{id}?refresh=true"), None);
+    engine().request("DELETE", &format!("/{index}/_doc/{id}?refresh=true"), None);
 }
 
 /// Reports the corruptions of `index` (doc 3 deleted, 999 added, 5's `field` and 6's
@@ -180,7 +180,7 @@ fn mysql_to_es_copy_is_checked_and_repaired() {
          [target]\ntype = \"elasticsearch\"\nurl = \"{}\"\n\
          [checkpoints]\ndir = \"cp\"\n",
         mariadb().url_for(&db),
-        osmem().url()
+        engine().url()
     );
     run(&dir, &job, &table);
     corrupt_check_repair(&dir, &table, "s", "o.a.b[2].c");
@@ -199,7 +199,7 @@ fn es_to_es_copy_with_nested_fields_is_checked_and_repaired() {
         );
         bulk.push('\n');
     }
-    let r = osmem().request("POST", &format!("/{src}/_bulk?refresh=true"), Some(&bulk));
+    let r = engine().request("POST", &format!("/{src}/_bulk?refresh=true"), Some(&bulk));
     assert!(r.status < 300, "bulk: {}", r.status);
     assert_eq!(r.json()["errors"], false, "bulk: {}", r.json());
     let job = format!(
@@ -207,9 +207,80 @@ fn es_to_es_copy_with_nested_fields_is_checked_and_repaired() {
          [source]\ntype = \"elasticsearch\"\nurl = \"{0}\"\nindices = [\"{src}\"]\n\
          [target]\ntype = \"elasticsearch\"\nurl = \"{0}\"\nindex = \"{{table}}-copy\"\n\
          [checkpoints]\ndir = \"cp\"\n",
-        osmem().url()
+        engine().url()
     );
     let index = format!("{src}-copy");
     run(&dir, &job, &index);
     corrupt_check_repair(&dir, &index, "name", "o.a.b[2].c");
+}
+
+/// `BIGINT UNSIGNED` to the test run's engine (`cargo test unsigned`): where the cluster has
+/// `unsigned_long` the copy is exact with the defaults; where it has not (the testkit's
+/// Elasticsearch 7.17), `validate` and `run` refuse before anything is written, naming the
+/// table, the column and the setting, and with `mapping.unsigned = "keyword"` every value,
+/// u64::MAX included, is copied exactly and `check` finds the copy equal.
+#[test]
+fn unsigned_64_bit_columns_are_copied_exactly_or_refused_up_front() {
+    let dir = workdir("unsigned");
+    let db = mariadb().create_database("chku");
+    let table = unique_name("ubig");
+    mariadb().exec(&format!(
+        "CREATE TABLE {db}.{table} (id BIGINT UNSIGNED PRIMARY KEY, n INT UNSIGNED, \
+           b BIT(64), s VARCHAR(16));
+         INSERT INTO {db}.{table} VALUES (18446744073709551615, 4294967295, \
+           b'1111111111111111111111111111111111111111111111111111111111111111', 'max'), \
+           (9223372036854775808, 0, b'1000000000000000000000000000000000000000000000000000000000000000', 'i64+1'), \
+           (9223372036854775807, 1, 0, 'i64'), (0, NULL, NULL, 'zero');"
+    ));
+    let job = |mapping: &str| {
+        format!(
+            "name = \"chku\"\n\
+             [source]\ntype = \"mysql\"\nurl = \"{}\"\ntables = [\"{table}\"]\n\
+             [target]\ntype = \"elasticsearch\"\nurl = \"{}\"\n{mapping}\
+             [checkpoints]\ndir = \"cp\"\n",
+            mariadb().url_for(&db),
+            engine().url()
+        )
+    };
+    let has_unsigned_long = engine().flavor() != datatrace_testkit::EngineFlavor::Elasticsearch;
+    if !has_unsigned_long {
+        std::fs::write(dir.join("job.toml"), job("")).unwrap();
+        for command in ["validate", "run"] {
+            let out = datatrace(&dir, &[command, "job.toml"]);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+            for part in [
+                "job.toml".to_string(),
+                "target.mapping.unsigned".to_string(),
+                format!("{db}.{table}: column id"),
+                "bigint(20) unsigned".to_string(),
+                "mapping.unsigned = \\\"keyword\\\"".to_string(),
+            ] {
+                assert!(
+                    err.contains(&part) || err.contains(&part.replace("\\\"", "\"")),
+                    "{command}: {part:?} not in {err}"
+                );
+            }
+            let head = engine().request("HEAD", &format!("/{table}"), None);
+            assert_eq!(head.status, 404, "{command} created the index");
+        }
+        run(
+            &dir,
+            &job("[target.mapping]\nunsigned = \"keyword\"\n"),
+            &table,
+        );
+    } else {
+        run(&dir, &job(""), &table);
+    }
+    let big = get_doc(&table, "18446744073709551615");
+    assert_eq!(big["id"], json!(u64::MAX), "{big}");
+    assert_eq!(big["b"], json!(u64::MAX), "{big}");
+    assert_eq!(
+        get_doc(&table, "9223372036854775808")["b"],
+        json!(1u64 << 63)
+    );
+    let (code, report) = check_json(&dir, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["units"][0]["source_rows"], 4);
+    assert_eq!(report["units"][0]["target_rows"], 4);
 }

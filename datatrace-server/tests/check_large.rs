@@ -8,9 +8,8 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use datatrace_testkit::mariadb;
+use datatrace_testkit::{mariadb, procstat};
 use serde_json::Value as Json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_datatrace");
@@ -22,17 +21,6 @@ fn rows() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000)
-}
-
-fn vm_hwm_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// Runs `datatrace check` in `dir`, returns its exit code, JSON report and peak RSS (kB).
@@ -51,17 +39,9 @@ fn check_with_peak(dir: &PathBuf) -> (i32, Json, u64) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("datatrace starts");
-    let pid = child.id();
-    let poll = std::thread::spawn(move || {
-        let mut peak = 0;
-        while let Some(kb) = vm_hwm_kb(pid) {
-            peak = peak.max(kb);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        peak
-    });
+    let watch = procstat::PeakWatch::start(child.id());
     let out = child.wait_with_output().expect("datatrace runs");
-    let peak = poll.join().unwrap_or(0);
+    let peak = watch.finish_kb();
     let report: Json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "JSON report ({e}): {}",

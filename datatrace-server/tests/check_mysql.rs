@@ -348,6 +348,7 @@ fn differences_that_settle_during_the_recheck_delay_are_not_reported() {
     ));
     let child = Command::new(BIN)
         .args([
+            "-v",
             "check",
             "job.toml",
             "--format",
@@ -360,13 +361,29 @@ fn differences_that_settle_during_the_recheck_delay_are_not_reported() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The first pass takes well under a second; meanwhile "change data capture" catches
-    // up on rows 5 and 6 (row 7 stays wrong).
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Once the first pass has found the differences (the check says so before it waits),
+    // "change data capture" catches up on rows 5 and 6 (row 7 stays wrong).
+    let mut child = child;
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "check ended before its recheck:\n{seen}");
+        seen.push_str(&line);
+        if line.contains("checking them again in") {
+            break;
+        }
+    }
     mariadb().exec(&format!(
         "UPDATE {dst}.t SET i = 50 WHERE id = 5; INSERT INTO {dst}.t SELECT * FROM {src}.t WHERE id = 6;"
     ));
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    });
     let out = child.wait_with_output().unwrap();
+    drain.join().unwrap();
     let report: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1), "{report}");
     let u = &report["units"][0];

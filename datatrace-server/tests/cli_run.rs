@@ -378,7 +378,7 @@ fn written_of(summary: &str, unit: &str) -> u64 {
 }
 
 #[test]
-fn serve_refuses_to_start_without_a_token() {
+fn serve_refuses_to_start_without_a_token_or_an_admin() {
     let dir = workdir("serve-no-token");
     let out = Command::new(BIN)
         .args(["serve", "--data-dir"])
@@ -389,7 +389,7 @@ fn serve_refuses_to_start_without_a_token() {
     assert_eq!(code(&out), 2);
     assert!(
         text(&out.stderr)
-            .contains("a bearer token is required: pass --token or set DATATRACE_TOKEN"),
+            .contains("no way to sign in: create the first admin with `datatrace user add"),
         "{}",
         text(&out.stderr)
     );

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use datatrace_core::ErrorPolicy;
-use datatrace_server::job_file::{JobFile, SourceSpec};
+use datatrace_server::connectors::GeneratorSpec;
+use datatrace_server::job_file::JobFile;
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -54,9 +55,7 @@ fields = ["c2"]
     ))
     .unwrap();
     assert_eq!(job.name, "smoke");
-    let SourceSpec::Generator(g) = &job.source else {
-        panic!("a generator")
-    };
+    let g = job.source.get::<GeneratorSpec>().expect("a generator");
     assert_eq!(g.units, ["generated"]);
     assert_eq!(job.settings.concurrency, 3);
     let cfg = job.settings.pipeline_config();
@@ -83,9 +82,7 @@ fn json_is_accepted() {
         &env,
     )
     .unwrap();
-    let SourceSpec::Generator(g) = &job.source else {
-        panic!("a generator")
-    };
+    let g = job.source.get::<GeneratorSpec>().expect("a generator");
     assert_eq!((g.units.len(), g.rows), (2, 5));
     assert_eq!(job.checkpoint_dir, Path::new("/tmp/cp"));
     let e = JobFile::parse("job.json", r#"{"name": 5}"#, Path::new("."), &env)
@@ -110,7 +107,7 @@ fn unknown_keys_list_the_allowed_ones() {
     assert_eq!(
         err(&with("[settings.retry]\nattempts = 3\n")),
         "job.toml: settings.retry.attempts: unknown key, expected one of: max_attempts, \
-         initial_backoff, max_backoff"
+         initial_backoff, max_backoff, max_elapsed"
     );
     assert_eq!(
         err(&BASE.replace("type = \"generator\"", "type = \"generator\"\nrowz = 5")),
@@ -170,11 +167,11 @@ fn wrong_types_name_the_key_and_the_expected_type() {
 fn types_and_sections_are_checked() {
     assert_eq!(
         err(&BASE.replace("\"generator\"", "\"mongodb\"")),
-        "job.toml: source.type: unknown type \"mongodb\", expected one of: mysql, elasticsearch, opensearch, generator"
+        "job.toml: source.type: unknown type \"mongodb\", expected one of: mysql, elasticsearch, opensearch, kafka, generator"
     );
     assert_eq!(
         err(&BASE.replace("type = \"discard\"", "")),
-        "job.toml: target: missing key \"type\" (one of: mysql, elasticsearch, opensearch, discard)"
+        "job.toml: target: missing key \"type\" (one of: mysql, elasticsearch, opensearch, kafka, discard)"
     );
     assert_eq!(
         err("name = \"x\"\n[target]\ntype = \"discard\"\n"),
@@ -225,9 +222,7 @@ fn environment_variables_are_substituted_and_unset_ones_named() {
         "type = \"generator\"\nunits = [\"${DT_ROWS_NAME}\", \"b\"]",
     ))
     .unwrap();
-    let SourceSpec::Generator(g) = &job.source else {
-        panic!("a generator")
-    };
+    let g = job.source.get::<GeneratorSpec>().expect("a generator");
     assert_eq!(g.units, ["orders", "b"]);
     assert_eq!(
         err(&BASE.replace(
@@ -258,16 +253,17 @@ fn connector_sections_are_split_and_checked() {
     let mysql = "name = \"j\"\n[source]\ntype = \"mysql\"\nurl = \"mysql://u@h:3306/db\"\n";
     assert_eq!(
         err(&format!("{mysql}[target]\ntype = \"discard\"\n")),
-        "job.toml: source: missing key \"tables\" (a list of table patterns such as \"shop.*\")"
+        "job.toml: source: missing key \"tables\" (a list of table patterns such as \"shop.*\"; or [[source.documents]] for documents)"
     );
     assert_eq!(
         err(&format!(
             "{mysql}tables = [\"a\"]\nchunk_rowz = 5\n[target]\ntype = \"discard\"\n"
         )),
         "job.toml: source.chunk_rowz: unknown key, expected one of: type, url, password, \
-         max_connections, connect_timeout_secs, tables, exclude, chunk_rows, page_rows, \
-         checkpoint_rows, consistent_snapshot, snapshot_connections, zero_date, filter, \
-         key_columns, mode, cdc"
+         max_connections, connect_timeout_secs, ssl_mode, ssl_ca, ssl_cert, ssl_key, tables, \
+         exclude, documents, chunk_rows, page_rows, checkpoint_rows, checkpoint_interval_ms, \
+         reconnect, consistent_snapshot, snapshot_connections, zero_date, filter, key_columns, \
+         key, mode, cdc"
     );
     assert_eq!(
         err(&format!(
@@ -287,7 +283,7 @@ fn connector_sections_are_split_and_checked() {
     );
     assert_eq!(
         err("name = \"j\"\n[source]\ntype = \"generator\"\n[target]\ntype = \"elasticsearch\"\n"),
-        "job.toml: target: missing key \"url\" (or \"urls\"): the cluster's node URL(s)"
+        "job.toml: target: missing key \"url\" (or \"urls\", or \"cloud_id\"): the cluster's node URL(s)"
     );
     assert_eq!(
         err("name = \"j\"\n[source]\ntype = \"elasticsearch\"\nurl = \"http://x:9200\"\nindices = [\"a\"]\nindex = \"b\"\n[target]\ntype = \"discard\"\n")
@@ -312,7 +308,7 @@ fn connector_sections_are_split_and_checked() {
 #[test]
 fn table_changes_are_a_target_setting() {
     use datatrace_core::TableChanges;
-    use datatrace_server::job_file::TargetSpec;
+    use datatrace_server::connectors::{EsTargetSpec, MySqlTargetSpec};
     let src = "name = \"j\"\n[source]\ntype = \"mysql\"\nurl = \"mysql://u@h:3306/db\"\ntables = [\"a\"]\nmode = \"cdc\"\n";
     let mysql = |extra: &str| {
         parse(&format!(
@@ -324,10 +320,14 @@ fn table_changes_are_a_target_setting() {
             "{src}[target]\ntype = \"elasticsearch\"\nurl = \"http://x:9200\"\n{extra}"
         ))
     };
-    let policy = |job: JobFile| match job.target {
-        TargetSpec::MySql(t) => t.table_changes,
-        TargetSpec::Elasticsearch(t) => t.options.table_changes,
-        other => panic!("{other:?}"),
+    let policy = |job: JobFile| {
+        if let Some(t) = job.target.get::<MySqlTargetSpec>() {
+            t.table_changes
+        } else if let Some(t) = job.target.get::<EsTargetSpec>() {
+            t.options.table_changes
+        } else {
+            panic!("{:?}", job.target)
+        }
     };
     assert_eq!(policy(mysql("").unwrap()), TableChanges::Apply);
     assert_eq!(
@@ -347,4 +347,68 @@ fn table_changes_are_a_target_setting() {
         es("table_changes = true\n").unwrap_err(),
         "job.toml: target.table_changes: expected string or map, found boolean `true`"
     );
+}
+
+#[test]
+fn kafka_endpoints_are_parsed_and_their_settings_checked() {
+    let ok = JobFile::parse(
+        "job.toml",
+        "name = \"w\"\n[source]\ntype = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\ngroup = \"g\"\n\
+         topics = [\"shop.inventory.orders\"]\nbad_messages = \"dead-letter\"\n\
+         properties = { \"session.timeout.ms\" = \"6000\" }\n\
+         [target]\ntype = \"kafka\"\nbrokers = \"127.0.0.1:9092\"\ntopic_prefix = \"shop\"\npartitions = 3\n",
+        Path::new("."),
+        &|_| None,
+    )
+    .unwrap();
+    assert_eq!(ok.source.kind(), "kafka");
+    assert_eq!(ok.target.kind(), "kafka");
+    assert!(
+        ok.source.describe().contains("group g"),
+        "{}",
+        ok.source.describe()
+    );
+    assert!(
+        ok.target.describe().contains("shop.{db}.{table}"),
+        "{}",
+        ok.target.describe()
+    );
+    let err = |text: &str| {
+        JobFile::parse("job.toml", text, Path::new("."), &|_| None)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err("name = \"w\"\n[source]\ntype = \"kafka\"\nbrokers = \"b:1\"\ngroup = \"\"\ntopics = [\"t\"]\n[target]\ntype = \"discard\"\n");
+    assert!(
+        e.contains("source.group") && e.contains("consumer group"),
+        "{e}"
+    );
+    let e = err("name = \"w\"\n[source]\ntype = \"kafka\"\nbrokers = \"b:1\"\ngroup = \"g\"\ntopic = [\"t\"]\n[target]\ntype = \"discard\"\n");
+    assert!(
+        e.contains("source.topic") && e.contains("unknown key"),
+        "{e}"
+    );
+    let e = err("name = \"w\"\n[source]\ntype = \"generator\"\n[target]\ntype = \"kafka\"\nbrokers = \"b:1\"\ntopic = \"all\"\n");
+    assert!(e.contains("target.topic") && e.contains("{table}"), "{e}");
+    let e = err("name = \"w\"\n[source]\ntype = \"kafka\"\nbrokers = \"b:1\"\ngroup = \"g\"\ntopics = [\"t\"]\nbad_messages = \"ignore\"\n[target]\ntype = \"discard\"\n");
+    assert!(e.contains("source.bad_messages"), "{e}");
+}
+
+#[test]
+fn es_source_extra_column_switches_off_in_toml() {
+    let extra = |setting: &str| {
+        let job = parse(&format!(
+            "name = \"j\"\n[source]\ntype = \"elasticsearch\"\nurl = \"http://x:9200\"\nindices = [\"a\"]\n{setting}\n[target]\ntype = \"discard\"\n"
+        ))
+        .unwrap();
+        let es = job
+            .source
+            .get::<datatrace_server::connectors::EsSourceSpec>()
+            .expect("an Elasticsearch source");
+        es.options.extra_column.clone()
+    };
+    assert_eq!(extra(""), Some("_extra".into()));
+    assert_eq!(extra("extra_column = false"), None);
+    assert_eq!(extra("extra_column = \"\""), None);
+    assert_eq!(extra("extra_column = \"rest\""), Some("rest".into()));
 }

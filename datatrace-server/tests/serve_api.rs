@@ -6,7 +6,7 @@
 mod common;
 
 use common::{request, wait_for, Events, Server, TOKEN};
-use datatrace_testkit::{mariadb, osmem, unique_name};
+use datatrace_testkit::{engine, mariadb, unique_name};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "Pw-9f3Kq!zz-secret";
@@ -52,7 +52,7 @@ fn es_ds(s: &Server) -> i64 {
     let v = s.ok(
         "POST",
         "/api/datasources",
-        Some(&json!({ "name": unique_name("es"), "type": "elasticsearch", "url": osmem().url() })),
+        Some(&json!({ "name": unique_name("es"), "type": "elasticsearch", "url": engine().url() })),
     );
     v["id"].as_i64().unwrap()
 }
@@ -75,12 +75,12 @@ fn every_route_needs_the_token_and_the_document_matches_the_routes() {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 12, "{paths:?}");
     for (path, ops) in paths {
-        for method in ops.as_object().unwrap().keys() {
+        for (method, op) in ops.as_object().unwrap() {
             let m = method.to_uppercase();
             let p = path.replace("{id}", "999");
             let body = (m == "POST" || m == "PUT").then_some("{}");
-            if path == "/healthz" {
-                continue;
+            if op.get("security") == Some(&json!([])) {
+                continue; // /healthz, /api/login
             }
             let (st, text) = request(&s.addr, &m, &p, None, body);
             assert_eq!(st, 401, "{m} {p} without a token: {text}");
@@ -178,7 +178,7 @@ fn data_sources_crud_test_connection_and_secrets_stay_secret() {
     let es = s.ok(
         "POST",
         "/api/datasources",
-        Some(&json!({"name": "search", "type": "opensearch", "url": osmem().url(), "api_key": API_KEY})),
+        Some(&json!({"name": "search", "type": "opensearch", "url": engine().url(), "api_key": API_KEY})),
     );
     seen.push_str(&es.to_string());
     assert_eq!(es["has_api_key"], true);
@@ -304,7 +304,13 @@ fn data_sources_crud_test_connection_and_secrets_stay_secret() {
                            "source": {"datasource": es_id, "indices": ["x"]}, "target": {"type": "discard"}});
     let (st, e) = s.call("POST", "/api/tasks", Some(&es_source));
     assert_eq!((st, e["field"].as_str()), (400, Some("mode")), "{e}");
-    assert!(e["error"].as_str().unwrap().contains("MySQL source"), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("need a source that has one (MySQL / MariaDB)"),
+        "{e}"
+    );
     task["source"]["password"] = json!("x");
     let (st, e) = s.call("POST", "/api/tasks", Some(&task));
     assert_eq!(
@@ -365,14 +371,14 @@ fn data_sources_crud_test_connection_and_secrets_stay_secret() {
 
 fn es_count(index: &str) -> u64 {
     request(
-        &osmem().url().replace("http://", ""),
+        &engine().url().replace("http://", ""),
         "POST",
         &format!("/{index}/_refresh"),
         None,
         None,
     );
     let (st, body) = request(
-        &osmem().url().replace("http://", ""),
+        &engine().url().replace("http://", ""),
         "GET",
         &format!("/{index}/_count"),
         None,
@@ -391,12 +397,14 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
     let src = mysql_ds(&s, &user, &db);
     let dst = es_ds(&s);
     let index = unique_name("items");
+    // 1,000 rows/s with one second of burst: the copy takes about two seconds, long
+    // enough for several coalesced progress events.
     let t = s.ok(
         "POST",
         "/api/tasks",
         Some(&json!({"name": "to-es", "source": {"datasource": src, "tables": [format!("{db}.items")]},
                      "target": {"datasource": dst, "index": index},
-                     "settings": {"batch_size": 200, "progress_interval": 100, "rate_limit": {"records_per_sec": 3000}}})),
+                     "settings": {"batch_size": 200, "progress_interval": 100, "rate_limit": {"records_per_sec": 1000}}})),
     );
     let id = t["id"].as_i64().unwrap();
     assert_eq!(t["status"], "idle");
@@ -406,17 +414,18 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
         (name.as_str(), snap["status"].as_str()),
         ("snapshot", Some("idle"))
     );
+    let started = std::time::Instant::now();
     s.ok("POST", &format!("/api/tasks/{id}/start"), None);
     let (st, _) = s.call("POST", &format!("/api/tasks/{id}/start"), None);
     assert!(st == 409 || st == 202);
     let mut percents = Vec::new();
     let mut names = std::collections::BTreeSet::new();
-    let mut progress_at = Vec::new();
+    let mut progress = 0u128;
     loop {
         let (name, data) = events.next_event().expect("the stream stays open");
         names.insert(name.clone());
         if name == "progress" {
-            progress_at.push(std::time::Instant::now());
+            progress += 1;
         }
         if let Some(p) = data["overall"]["percent"].as_f64() {
             percents.push(p);
@@ -426,20 +435,19 @@ fn a_task_runs_to_done_with_sse_progress_to_100() {
         }
         assert_ne!(data["status"], "failed", "{data}");
     }
+    let elapsed = started.elapsed();
     assert_eq!(percents.last().copied(), Some(100.0), "{percents:?}");
-    // The pipeline reports every 100 ms; the stream coalesces to one progress event per
-    // 250 ms (a margin for delivery jitter).
+    assert!(progress >= 2, "{progress} progress events in {elapsed:?}");
+    // The pipeline reports every 100 ms; the stream sends at most one progress event per
+    // 250 ms. Every one was sent between the start request and the done status, an interval
+    // this clock brackets, so the count is bounded however late each one arrives here (their
+    // arrival times, which a loaded machine bunches up, prove nothing). One more for the
+    // flush when the task ends; without coalescing there would be one per 100 ms.
+    let most = elapsed.as_millis() / 250 + 2;
     assert!(
-        progress_at.len() >= 2,
-        "{} progress events",
-        progress_at.len()
+        progress <= most,
+        "{progress} progress events in {elapsed:?}: not coalesced"
     );
-    for w in progress_at.windows(2) {
-        assert!(
-            w[1] - w[0] >= std::time::Duration::from_millis(150),
-            "progress events too close"
-        );
-    }
     assert!(
         names.contains("progress") && names.contains("unit") && names.contains("log"),
         "{names:?}"
@@ -745,4 +753,48 @@ fn full_plus_incremental_copies_then_streams_changes_until_stopped() {
     wait_for(60, "stopped", || {
         s.ok("GET", &format!("/api/tasks/{id}"), None)["status"] == "stopped"
     });
+    // The snapshot-to-stream handoff keeps its start in the metadata store, like every other
+    // checkpoint: nothing under the data directory's checkpoint files.
+    let files = dir.join("data").join("checkpoints");
+    let written: Vec<_> = walk(&files);
+    assert!(written.is_empty(), "checkpoint files written: {written:?}");
+
+    // Started again: the copy is not made again, the stream continues where it stopped.
+    mariadb().exec(&format!(
+        "UPDATE {db}.items SET name = 'while stopped' WHERE id = 5"
+    ));
+    s.ok("POST", &format!("/api/tasks/{id}/start"), None);
+    wait_for(60, "the change made while stopped streamed", || {
+        rows(&format!("SELECT name FROM {dst}.items WHERE id = 5")) == "while stopped"
+    });
+    let units = s.ok("GET", &format!("/api/tasks/{id}/units"), None);
+    let table = units
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == json!(format!("{db}.items")))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(table["state"], "done", "{units}");
+    assert_eq!(rows(&format!("SELECT COUNT(*) FROM {dst}.items")), "500");
+    s.ok("POST", &format!("/api/tasks/{id}/stop"), None);
+    wait_for(60, "stopped again", || {
+        s.ok("GET", &format!("/api/tasks/{id}"), None)["status"] == "stopped"
+    });
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

@@ -1,7 +1,11 @@
 //! The web UI in a real browser: headless Chromium (Debian's `chromium`) driven by
-//! playwright-core (`tests/browser/wizard.mjs`) adds data sources, runs the task wizard,
+//! playwright-core. `tests/browser/wizard.mjs` adds data sources, runs the task wizard,
 //! starts the task and sees it reach done; a screenshot of the task page is saved to
-//! `target/ui-screenshots/monitor.png`.
+//! `target/ui-screenshots/monitor.png`. Then it adds a Kafka data source and makes two
+//! tasks with the wizard: MySQL -> Kafka (to done) and Kafka -> Elasticsearch (the topic
+//! picked from the live cluster; every row written, then stopped).
+//! `tests/browser/security.mjs` signs in with a user name and password and walks every
+//! page over data full of XSS payloads.
 
 #[path = "serve_common.rs"]
 mod common;
@@ -10,10 +14,11 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{Server, TOKEN};
-use datatrace_testkit::{mariadb, osmem, unique_name};
+use datatrace_testkit::{engine, mariadb, unique_name};
+use serde_json::json;
 
-#[test]
-fn the_wizard_runs_a_task_to_done_in_chromium() {
+/// The browser test's directory, once Chromium and playwright-core are there.
+fn browser_dir() -> std::path::PathBuf {
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let missing: Vec<&str> = [
         (!Path::new("/usr/bin/chromium").exists()).then_some("/usr/bin/chromium"),
@@ -28,6 +33,12 @@ fn the_wizard_runs_a_task_to_done_in_chromium() {
         "the browser test needs {}: run scripts/setup-browser.sh",
         missing.join(" and ")
     );
+    browser_dir
+}
+
+#[test]
+fn the_wizard_runs_a_task_to_done_in_chromium() {
+    let browser_dir = browser_dir();
 
     let m = mariadb();
     let db = m.create_database("dtui");
@@ -51,6 +62,8 @@ fn the_wizard_runs_a_task_to_done_in_chromium() {
     let shot = shots.join("monitor.png");
     let _ = std::fs::remove_file(&shot);
     let index = unique_name("uiitems");
+    let index2 = unique_name("uievents");
+    let prefix = unique_name("uikafka");
     let out = Command::new("node")
         .arg(browser_dir.join("wizard.mjs"))
         .args([
@@ -59,10 +72,15 @@ fn the_wizard_runs_a_task_to_done_in_chromium() {
             &format!("mysql://{user}@127.0.0.1:{}/{db}", m.port()),
             password,
             &format!("{db}.items"),
-            &osmem().url(),
+            &engine().url(),
             &index,
         ])
         .arg(&shot)
+        .args([
+            format!("kafka://{}", datatrace_testkit::kafka().bootstrap()),
+            prefix,
+            index2.clone(),
+        ])
         .current_dir(&browser_dir)
         .output()
         .expect("node runs (install nodejs; see scripts/setup-browser.sh)");
@@ -77,10 +95,147 @@ fn the_wizard_runs_a_task_to_done_in_chromium() {
         s.output()
     );
     assert!(text.contains("done: written 2,000"), "{text}");
+    assert!(text.contains("kafka out: written 2,000"), "{text}");
+    assert!(text.contains("kafka in: written 2,000"), "{text}");
     assert!(shot.exists(), "no screenshot at {}", shot.display());
 
     let tasks = s.ok("GET", "/api/tasks", None);
-    assert_eq!(tasks[0]["status"], "done", "{tasks}");
-    assert_eq!(tasks[0]["overall"]["written"], 2000);
+    let task = |name: &str| {
+        tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("task {name} in {tasks}"))
+            .clone()
+    };
+    for (name, status) in [
+        ("shop-to-search", "done"),
+        ("shop-to-events", "done"),
+        ("events-to-search", "stopped"),
+    ] {
+        let t = task(name);
+        assert_eq!(t["status"], status, "{t}");
+        assert_eq!(t["overall"]["written"], 2000, "{t}");
+    }
     assert!(!s.output().contains(password), "the password was printed");
+}
+
+/// What every stored payload contains, and what the page must show as text.
+const MARKER: &str = "window.__xss";
+
+#[test]
+fn xss_payloads_in_every_rendered_string_execute_nothing_in_chromium() {
+    let browser_dir = browser_dir();
+    let m = mariadb();
+    let db = m.create_database("dtxss");
+    let dst = m.create_database("dtxss_dst");
+    let user = unique_name("xss");
+    let password = "Xss-Pass-9913";
+    // A column named with markup (it reaches every rejection's error and log line), and
+    // values that are markup or javascript: URLs (the dead letters' values).
+    let col = "<img src=x onerror=window.__xss=6>";
+    m.exec(&format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}';
+         CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}';
+         GRANT ALL ON *.* TO '{user}'@'%'; GRANT ALL ON *.* TO '{user}'@'localhost';
+         CREATE TABLE {db}.items (id INT PRIMARY KEY, `{col}` VARCHAR(64));
+         CREATE TABLE {dst}.items (id INT PRIMARY KEY, `{col}` VARCHAR(6));
+         INSERT INTO {db}.items VALUES (1, '\"><script>window.__xss=7</script>'),
+           (2, 'javascript:window.__xss=8'), (3, '<svg onload=window.__xss=10>');"
+    ));
+    let dir = common::workdir("browser-xss");
+    let s = Server::start(&dir);
+    let ds = s.ok(
+        "POST",
+        "/api/datasources",
+        Some(&json!({"name": "\"><script>window.__xss=3</script>", "type": "mysql",
+                     "url": format!("mysql://{user}@127.0.0.1:{}/{db}", m.port()), "password": password})),
+    );
+    s.ok(
+        "POST",
+        "/api/datasources",
+        Some(
+            &json!({"name": "es <img src=x onerror=window.__xss=4>", "type": "elasticsearch",
+                     "url": "http://127.0.0.1:9/\"><img src=x onerror=window.__xss=5>"}),
+        ),
+    );
+    let t = s.ok(
+        "POST",
+        "/api/tasks",
+        Some(&json!({"name": "<img src=x onerror=\"window.__xss=1\">",
+                     "description": "\"><script>window.__xss=2</script>",
+                     "source": {"datasource": ds["id"], "tables": [format!("{db}.items")]},
+                     "target": {"datasource": ds["id"], "database": dst},
+                     "settings": {"error_policy": "dead-letter"}})),
+    );
+    let id = t["id"].as_i64().unwrap();
+    s.ok("POST", &format!("/api/tasks/{id}/start"), None);
+    common::wait_for(60, "done", || {
+        s.ok("GET", &format!("/api/tasks/{id}"), None)["status"] == "done"
+    });
+    let view = s.ok("GET", &format!("/api/tasks/{id}"), None);
+    assert_eq!(view["overall"]["rejected"], 3, "{view}");
+    // An alert channel and a rule named with markup (the Alerts page lists both, the rule
+    // form its channels and the history filter its rules).
+    let ch = s.ok(
+        "POST",
+        "/api/alerts/channels",
+        Some(
+            &json!({"name": "<img src=x onerror=window.__xss=11>", "kind": "webhook",
+                     "url": "http://127.0.0.1:9/hook"}),
+        ),
+    );
+    s.ok(
+        "POST",
+        "/api/alerts/rules",
+        Some(
+            &json!({"name": "\"><script>window.__xss=12</script>", "kind": "lag",
+                     "task_id": id, "level": "warning", "channels": [ch["id"]]}),
+        ),
+    );
+    // A sign-in attempt with markup as the user name: the audit log shows it.
+    let (st, _) = s.call(
+        "POST",
+        "/api/login",
+        Some(&json!({"username": "<svg onload=window.__xss=9>", "password": "whatever-it-is"})),
+    );
+    assert_eq!(st, 401);
+    let admin = "ui-admin";
+    let admin_pw = "Ui-Admin-Pass-4410";
+    s.ok(
+        "POST",
+        "/api/users",
+        Some(&json!({"username": admin, "password": admin_pw, "role": "admin"})),
+    );
+
+    let out = Command::new("node")
+        .arg(browser_dir.join("security.mjs"))
+        .args([&s.url(), admin, admin_pw, &id.to_string(), MARKER])
+        .current_dir(&browser_dir)
+        .output()
+        .expect("node runs (install nodejs; see scripts/setup-browser.sh)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "security.mjs failed:\n{text}\nserver:\n{}",
+        s.output()
+    );
+    assert!(text.contains("xss: nothing executed"), "{text}");
+    // The discard made in the browser went through the session and was audited.
+    let audit = s.ok("GET", "/api/audit?actor=ui-admin&action=dead_letter", None);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["outcome"] == "ok"),
+        "{audit}"
+    );
+    let counts = s.ok("GET", &format!("/api/tasks/{id}/dead-letters"), None)["counts"].clone();
+    assert_eq!(counts, json!({"new": 2, "replayed": 0, "discarded": 1}));
 }

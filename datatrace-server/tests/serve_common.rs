@@ -25,6 +25,8 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     pub dir: PathBuf,
+    /// `http` or `https`.
+    pub scheme: String,
 }
 
 impl Server {
@@ -44,7 +46,11 @@ impl Server {
         let out = dir.join(format!("stdout-{n}.log"));
         let err = dir.join(format!("stderr-{n}.log"));
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        cmd.arg("serve");
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.arg("--data-dir")
             .arg(dir.join("data"))
             .args(["--token", TOKEN])
             .args(args)
@@ -56,15 +62,17 @@ impl Server {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("datatrace starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let text = std::fs::read_to_string(&out).unwrap_or_default();
-            if let Some(rest) = text.split("listening on http://").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap().to_owned();
+            if let Some(rest) = text.split("listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap();
+                let (scheme, addr) = url.split_once("://").unwrap();
                 return Ok(Server {
                     child,
-                    addr,
+                    addr: addr.to_owned(),
                     dir: dir.to_owned(),
+                    scheme: scheme.to_owned(),
                 });
             }
             if let Ok(Some(_)) = child.try_wait() {
@@ -79,7 +87,25 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// Stops the server as a service manager does (SIGTERM) and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// A request with the token; returns status and JSON (Null when not JSON).
@@ -122,6 +148,52 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// One request with extra header lines; returns status, the head (lower-cased) and body.
+pub fn request_full(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: Option<&str>,
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        if !headers
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("content-type"))
+        {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, head, body)
 }
 
 /// One HTTP/1.1 request (Connection: close); returns status and body text.
@@ -189,9 +261,14 @@ pub struct Events {
 impl Events {
     /// Opens `path` (token as `?access_token=` when `query_token`, else the header).
     pub fn open(addr: &str, path: &str, query_token: bool) -> Events {
+        Events::open_with(addr, path, query_token, &[])
+    }
+
+    /// Like `open`, with extra header lines (`Last-Event-ID: ...`).
+    pub fn open_with(addr: &str, path: &str, query_token: bool, extra: &[&str]) -> Events {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-        let (path, auth) = if query_token {
+        let (path, mut auth) = if query_token {
             (format!("{path}?access_token={TOKEN}"), String::new())
         } else {
             (
@@ -199,6 +276,10 @@ impl Events {
                 format!("Authorization: Bearer {TOKEN}\r\n"),
             )
         };
+        for h in extra {
+            auth.push_str(h);
+            auth.push_str("\r\n");
+        }
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Accept: text/event-stream\r\n\r\n"
@@ -220,6 +301,12 @@ impl Events {
 
     /// The next event: (name, data as JSON). Chunk-size lines are skipped.
     pub fn next_event(&mut self) -> Option<(String, Value)> {
+        self.next_with_id().map(|(_, n, d)| (n, d))
+    }
+
+    /// The next event with its id: (id, name, data as JSON).
+    pub fn next_with_id(&mut self) -> Option<(Option<String>, String, Value)> {
+        let mut id = None;
         let mut name = String::new();
         let mut data = String::new();
         let mut line = String::new();
@@ -229,12 +316,14 @@ impl Events {
                 return None;
             }
             let l = line.trim_end_matches(['\r', '\n']);
-            if let Some(v) = l.strip_prefix("event:") {
+            if let Some(v) = l.strip_prefix("id:") {
+                id = Some(v.trim().to_owned());
+            } else if let Some(v) = l.strip_prefix("event:") {
                 name = v.trim().to_owned();
             } else if let Some(v) = l.strip_prefix("data:") {
                 data.push_str(v.trim_start());
             } else if l.is_empty() && !data.is_empty() {
-                return Some((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
+                return Some((id, name, serde_json::from_str(&data).unwrap_or(Value::Null)));
             }
         }
     }

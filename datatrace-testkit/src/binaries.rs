@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 /// The command that installs every test dependency; named in every "not found" message.
 pub(crate) const SETUP_HINT: &str =
-    "run `scripts/test.sh` from the workspace root (it installs MariaDB and osmem-server)";
+    "run `scripts/test.sh` from the workspace root (it installs MariaDB, osmem-server, a JDK, \
+     Maven and the search engines' jars)";
 
 /// The workspace root, known at compile time (the testkit lives one level below it).
 pub(crate) fn workspace_root() -> PathBuf {

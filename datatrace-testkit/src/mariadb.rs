@@ -60,7 +60,7 @@ pub struct MariaDb {
 /// ```
 pub fn mariadb() -> &'static MariaDb {
     static SERVER: OnceLock<Result<MariaDb, String>> = OnceLock::new();
-    match SERVER.get_or_init(|| MariaDb::start(false)) {
+    match SERVER.get_or_init(|| MariaDb::start(false, Vec::new())) {
         Ok(server) => server,
         Err(message) => panic!("{message}"),
     }
@@ -100,6 +100,14 @@ impl MariaDb {
     /// The server's data directory (it also holds the binlog files, `binlog.000001`, ...).
     pub fn datadir(&self) -> &Path {
         &self.datadir
+    }
+
+    /// The server process's id, from its pid file, for measuring its CPU seconds
+    /// ([`crate::procstat::cpu_secs`]); `None` while it is stopped.
+    pub fn pid(&self) -> Option<String> {
+        let dir = self.datadir.parent()?;
+        let pid = std::fs::read_to_string(dir.join("mariadbd.pid")).ok()?;
+        Some(pid.trim().to_string())
     }
 
     /// Runs `sql` (one or more statements separated by `;`) as root with the `mariadb` command
@@ -166,7 +174,32 @@ impl MariaDb {
     /// assert_eq!(db.exec("SELECT COUNT(*) FROM d.t").trim(), "0");
     /// ```
     pub fn dedicated() -> MariaDb {
-        Self::start(true).unwrap_or_else(|message| panic!("{message}"))
+        Self::start(true, Vec::new()).unwrap_or_else(|message| panic!("{message}"))
+    }
+
+    /// A [`dedicated`](Self::dedicated) server started with these extra `mariadbd` options
+    /// (e.g. `--version=...`), after the testkit's own.
+    pub fn dedicated_with(options: &[&str]) -> MariaDb {
+        let args = options.iter().map(|o| o.to_string()).collect();
+        Self::start(true, args).unwrap_or_else(|message| panic!("{message}"))
+    }
+
+    /// A [`dedicated`](Self::dedicated) server that offers TLS with the server certificate
+    /// of `pki` (`--ssl-ca`, `--ssl-cert`, `--ssl-key`); clients may still connect without
+    /// TLS unless their user `REQUIRE`s it. The files must outlive the server.
+    ///
+    /// ```
+    /// let pki = datatrace_testkit::TestPki::generate(&["localhost", "127.0.0.1"]);
+    /// let db = datatrace_testkit::MariaDb::with_tls(&pki);
+    /// assert_eq!(db.exec("SELECT @@have_ssl").trim(), "YES");
+    /// ```
+    pub fn with_tls(pki: &crate::TestPki) -> MariaDb {
+        let args = vec![
+            format!("--ssl-ca={}", pki.ca().display()),
+            format!("--ssl-cert={}", pki.server_cert().display()),
+            format!("--ssl-key={}", pki.server_key().display()),
+        ];
+        Self::start(true, args).unwrap_or_else(|message| panic!("{message}"))
     }
 
     /// Shuts a [`dedicated`](Self::dedicated) server down cleanly (the `SHUTDOWN` statement)
@@ -243,7 +276,7 @@ impl MariaDb {
         std::fs::read_to_string(self.log_path(starts)).unwrap_or_default()
     }
 
-    fn start(dedicated: bool) -> Result<MariaDb, String> {
+    fn start(dedicated: bool, extra: Vec<String>) -> Result<MariaDb, String> {
         let mariadbd = binaries::find(
             "MARIADBD_BIN",
             &["mariadbd", "mysqld"],
@@ -263,7 +296,7 @@ impl MariaDb {
         // it; then (and after a failed install) try again from scratch.
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Self::start_once(&mariadbd, &install_db, &client, dedicated) {
+            match Self::start_once(&mariadbd, &install_db, &client, dedicated, &extra) {
                 Ok(server) => return Ok(server),
                 Err((message, retry)) => {
                     last_error = message;
@@ -282,6 +315,7 @@ impl MariaDb {
         install_db: &Path,
         client: &Path,
         dedicated: bool,
+        extra: &[String],
     ) -> Result<MariaDb, (String, bool)> {
         let fatal = |m: String| (m, false);
         let dir = watchdog::temp_dir("mariadb").map_err(fatal)?;
@@ -355,6 +389,7 @@ impl MariaDb {
         if root {
             args.push("--user=root".to_string());
         }
+        args.extend(extra.iter().cloned());
         let mut server = Server::spawn(mariadbd, &args, &log).map_err(fatal)?;
 
         wait_until_ready(&mut server, mariadbd, port, &socket, &log)?;

@@ -12,14 +12,16 @@ use super::tracker::AckTracker;
 use crate::checkpoint::{CheckpointStore, PartState, UnitCheckpoint};
 use crate::error::Result;
 use crate::record::Position;
+use crate::source::Source;
 use crate::temporal::Timestamp;
 
 pub(super) async fn commit_loop(
     ctx: Arc<Ctx>,
-    mut rx: mpsc::UnboundedReceiver<CommitMsg>,
+    mut rx: mpsc::Receiver<CommitMsg>,
     mut parts: Vec<PartState>,
     store: Arc<dyn CheckpointStore>,
     base: UnitCheckpoint,
+    source: Arc<dyn Source>,
 ) -> Result<Vec<PartState>> {
     let mut tracker = AckTracker::default();
     let mut marks: VecDeque<(u64, usize, Option<Position>, bool)> = VecDeque::new();
@@ -55,6 +57,9 @@ pub(super) async fn commit_loop(
         while marks.front().is_some_and(|m| m.0 <= tracker.watermark()) {
             let (_, part, position, done) = marks.pop_front().expect("checked");
             if let Some(p) = parts.get_mut(part) {
+                if let Some(pos) = &position {
+                    source.acknowledged(&p.part, pos).await;
+                }
                 if position.is_some() {
                     p.position = position;
                 }

@@ -1,12 +1,18 @@
 //! What the tasks of one run share: cancellation, settings, counters, the error policy.
 
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
 
 use tokio_util::sync::CancellationToken;
 
 use super::tracker::Runs;
 use super::{ErrorPolicy, PipelineConfig};
+use crate::cause::Cause;
 use crate::dlq::{DeadLetter, DeadLetterQueue};
 use crate::error::{Error, Result};
 use crate::progress::Counters;
@@ -96,7 +102,7 @@ impl Ctx {
         &self,
         stage: &str,
         record: Record,
-        error: String,
+        error: Cause,
         attempts: u32,
     ) -> DeadLetter {
         DeadLetter {
@@ -104,7 +110,7 @@ impl Ctx {
             unit: self.unit.clone(),
             stage: stage.into(),
             record,
-            error,
+            error: error.into(),
             attempts,
             time: Timestamp::now(),
         }
@@ -114,12 +120,20 @@ impl Ctx {
     pub(super) async fn reject(
         &self,
         stage: &'static str,
-        rejected: Vec<(Record, String, u32)>,
+        rejected: Vec<(Record, Cause, u32)>,
     ) -> Result<()> {
         if rejected.is_empty() {
             return Ok(());
         }
         let n = rejected.len() as u64;
+        if self.config.error_policy != ErrorPolicy::Fail {
+            if let Some((record, reason, _)) = rejected.first() {
+                let _ = self
+                    .counters
+                    .first_rejection
+                    .set(format!("key {}: {reason}", record.key_string(",")));
+            }
+        }
         match self.config.error_policy {
             ErrorPolicy::Fail => {
                 let (record, reason, _) = rejected.into_iter().next().expect("not empty");
@@ -152,6 +166,14 @@ impl Ctx {
     }
 }
 
+/// A batch on its way to a sink worker, with the sequence numbers it covers.
+pub(super) struct WorkItem {
+    pub(super) batch: crate::record::Batch,
+    pub(super) runs: Runs,
+    pub(super) bytes: usize,
+}
+
+/// What the dispatcher and the workers tell the committer.
 pub(super) enum CommitMsg {
     /// Records with sequence numbers below `at` cover `position` of `part` / finish it.
     Mark {
@@ -162,4 +184,56 @@ pub(super) enum CommitMsg {
     },
     /// These sequence numbers are resolved.
     Ack(Runs),
+}
+
+/// The message of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+/// Runs `f`; a panic inside it becomes [`Error::Panicked`] for `task` of `unit`.
+pub(super) async fn unwind<T>(
+    unit: &str,
+    task: &'static str,
+    f: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match AssertUnwindSafe(f).catch_unwind().await {
+        Ok(r) => r,
+        Err(payload) => Err(Error::Panicked {
+            unit: unit.to_string(),
+            task,
+            message: panic_message(&*payload),
+        }),
+    }
+}
+
+/// Waits for a task of the run; a panic in it fails the run (never dropped silently).
+pub(super) async fn join<T>(
+    shared: &Shared,
+    unit: &str,
+    task: &'static str,
+    handle: tokio::task::JoinHandle<T>,
+) -> Option<T> {
+    match handle.await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let message = match e.try_into_panic() {
+                Ok(payload) => panic_message(&*payload),
+                Err(e) => e.to_string(),
+            };
+            tracing::error!(unit, task, %message, "a task of the run panicked");
+            shared.fail(Error::Panicked {
+                unit: unit.to_string(),
+                task,
+                message,
+            });
+            None
+        }
+    }
 }

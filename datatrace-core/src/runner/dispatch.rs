@@ -1,14 +1,21 @@
 //! The dispatcher: numbers records, applies transforms, forms batches by size, bytes and
 //! linger, applies rate limits and routes batches to workers (by key when asked).
+//!
+//! A batch closes when it is full (`batch_size`, `max_batch_bytes`), when its `linger`
+//! expires, or at a checkpoint of the source (the end of a source transaction for change
+//! streams) when nothing more is waiting in the source's channel: a caught-up stream writes
+//! every transaction at once instead of holding it for the linger, while a backlog still
+//! fills whole batches.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::context::CommitMsg;
-use super::context::Ctx;
+use super::context::{CommitMsg, Ctx, WorkItem};
 use super::rate::RateLimiter;
 use super::tracker::Runs;
 use crate::error::{Error, Result};
@@ -24,12 +31,6 @@ pub(super) struct PendingBatch {
     pub(super) since: Option<Instant>,
 }
 
-pub(super) struct WorkItem {
-    pub(super) batch: Batch,
-    pub(super) runs: Runs,
-    pub(super) bytes: usize,
-}
-
 pub(super) struct Dispatcher<'a> {
     pub(super) ctx: Arc<Ctx>,
     pub(super) transforms: &'a [Arc<dyn Transform>],
@@ -38,8 +39,10 @@ pub(super) struct Dispatcher<'a> {
     pub(super) loose: Runs,
     pub(super) next_seq: u64,
     pub(super) worker_txs: Vec<mpsc::Sender<WorkItem>>,
-    pub(super) commit_tx: mpsc::UnboundedSender<CommitMsg>,
+    pub(super) commit_tx: mpsc::Sender<CommitMsg>,
     pub(super) limiter: Option<RateLimiter>,
+    /// The worker of the run of key-changing updates being dispatched, if any.
+    pub(super) moving: Option<usize>,
 }
 
 impl Dispatcher<'_> {
@@ -52,7 +55,7 @@ impl Dispatcher<'_> {
                 .iter()
                 .filter_map(|p| p.since)
                 .min()
-                .map(|t| tokio::time::Instant::from_std(t + linger));
+                .map(|t| t + linger);
             let msg = tokio::select! {
                 biased;
                 _ = abort.cancelled() => return Ok(()),
@@ -66,9 +69,15 @@ impl Dispatcher<'_> {
                 None => break,
                 Some(SourceMsg::Records(records)) => self.records(records).await?,
                 Some(SourceMsg::Checkpoint(part, position)) => {
-                    self.mark(part, Some(position), false)
+                    self.mark(part, Some(position), false).await;
+                    if rx.is_empty() {
+                        // Caught up at a transaction's end: no reason to linger.
+                        for w in 0..self.pending.len() {
+                            self.send(w).await?;
+                        }
+                    }
                 }
-                Some(SourceMsg::Done(part)) => self.mark(part, None, true),
+                Some(SourceMsg::Done(part)) => self.mark(part, None, true).await,
                 Some(SourceMsg::TableChange(change)) => {
                     if !self.table_change(change).await? {
                         // Stopped while applying it: nothing after it may be written first.
@@ -80,25 +89,35 @@ impl Dispatcher<'_> {
         for w in 0..self.pending.len() {
             self.send(w).await?;
         }
-        self.ack_loose();
+        self.ack_loose().await;
         Ok(())
     }
 
-    pub(super) fn mark(&mut self, part: usize, position: Option<Position>, done: bool) {
-        self.ack_loose();
-        let _ = self.commit_tx.send(CommitMsg::Mark {
+    /// Hands a message to the committer, waiting while its channel is full (it never waits
+    /// on the dispatcher, so this cannot deadlock); gives up when the run aborts.
+    async fn to_committer(&self, msg: CommitMsg) {
+        tokio::select! {
+            biased;
+            _ = self.ctx.shared.abort.cancelled() => {}
+            _ = self.commit_tx.send(msg) => {}
+        }
+    }
+
+    pub(super) async fn mark(&mut self, part: usize, position: Option<Position>, done: bool) {
+        self.ack_loose().await;
+        let msg = CommitMsg::Mark {
             at: self.next_seq,
             part,
             position,
             done,
-        });
+        };
+        self.to_committer(msg).await;
     }
 
-    pub(super) fn ack_loose(&mut self) {
+    pub(super) async fn ack_loose(&mut self) {
         if !self.loose.is_empty() {
-            let _ = self
-                .commit_tx
-                .send(CommitMsg::Ack(std::mem::take(&mut self.loose)));
+            let runs = std::mem::take(&mut self.loose);
+            self.to_committer(CommitMsg::Ack(runs)).await;
         }
     }
 
@@ -115,11 +134,40 @@ impl Dispatcher<'_> {
             self.next_seq += 1;
             match apply_all(self.transforms, record) {
                 Ok(Some(record)) => {
-                    let w = if partitioned {
-                        (record.key_hash() % self.pending.len() as u64) as usize
+                    let n = self.pending.len() as u64;
+                    let mut w = if partitioned {
+                        (record.key_hash() % n) as usize
                     } else {
                         0
                     };
+                    // Rows that move to another key (key-changing updates) must not be
+                    // overtaken by, nor overtake, changes of their old or new key on other
+                    // workers: a run of them goes to one worker in order, after every
+                    // earlier batch is written, and the records after the run wait until it
+                    // is written (two waits per run, not per row).
+                    if partitioned {
+                        let moves = record.changes_key()
+                            && (self.moving.is_some()
+                                || record
+                                    .before_key_hash()
+                                    .is_some_and(|h| (h % n) as usize != w));
+                        match (moves, self.moving) {
+                            (true, Some(m)) => w = m,
+                            (true, None) => {
+                                if !self.drain().await? {
+                                    return Ok(());
+                                }
+                                self.moving = Some(w);
+                            }
+                            (false, Some(_)) => {
+                                self.moving = None;
+                                if !self.drain().await? {
+                                    return Ok(());
+                                }
+                            }
+                            (false, None) => {}
+                        }
+                    }
                     let p = &mut self.pending[w];
                     if p.records.is_empty() {
                         p.since = Some(Instant::now());
@@ -141,7 +189,7 @@ impl Dispatcher<'_> {
                 Err(e) => {
                     let record = *e.record;
                     self.ctx
-                        .reject("transform", vec![(record, e.message, 1)])
+                        .reject("transform", vec![(record, e.message.into(), 1)])
                         .await?;
                     self.loose.push(seq);
                 }
@@ -195,12 +243,28 @@ impl Dispatcher<'_> {
             Some(false) => Err(Error::Sink {
                 unit: self.ctx.unit.clone(),
                 message: "all sink workers stopped".into(),
+                cause: None,
             }),
         }
     }
 }
 
 impl Dispatcher<'_> {
+    /// Sends every pending batch and waits until all of them are written. False when the
+    /// run stopped meanwhile.
+    async fn drain(&mut self) -> Result<bool> {
+        self.moving = None;
+        for w in 0..self.pending.len() {
+            self.send(w).await?;
+        }
+        let ctx = self.ctx.clone();
+        tokio::select! {
+            biased;
+            _ = ctx.shared.abort.cancelled() => Ok(false),
+            _ = ctx.in_flight.drained() => Ok(true),
+        }
+    }
+
     /// A table change is a barrier: the records before it are written, then the sink applies
     /// it alone (retrying transient errors), then the records after it go on. Its sequence
     /// number is resolved only once it is applied, so no checkpoint passes it before.
@@ -211,17 +275,13 @@ impl Dispatcher<'_> {
         let change = table_change_all(self.transforms, change).map_err(|message| Error::Sink {
             unit: self.ctx.unit.clone(),
             message,
+            cause: None,
         })?;
         if let Some(change) = change {
-            for w in 0..self.pending.len() {
-                self.send(w).await?;
+            if !self.drain().await? {
+                return Ok(false);
             }
             let ctx = self.ctx.clone();
-            tokio::select! {
-                biased;
-                _ = ctx.shared.abort.cancelled() => return Ok(false),
-                _ = ctx.in_flight.drained() => {}
-            }
             match super::write::apply_table_change(&ctx, &change).await {
                 Ok(()) => {}
                 Err(Error::Cancelled) => return Ok(false),
@@ -229,7 +289,7 @@ impl Dispatcher<'_> {
             }
         }
         self.loose.push(seq);
-        self.ack_loose();
+        self.ack_loose().await;
         Ok(true)
     }
 }

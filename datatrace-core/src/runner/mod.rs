@@ -22,11 +22,11 @@
 
 mod commit;
 mod context;
+pub(crate) use context::panic_message;
 mod dispatch;
 mod pipeline;
 mod rate;
 mod read;
-mod retry;
 mod ticker;
 mod tracker;
 mod write;
@@ -35,9 +35,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::retry::RetryPolicy;
 pub use pipeline::Pipeline;
 pub use rate::RateLimit;
-pub use retry::RetryPolicy;
 
 /// What happens to a record that a sink or transform rejects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -66,13 +66,22 @@ impl std::str::FromStr for ErrorPolicy {
     }
 }
 
+/// The default [`PipelineConfig::max_batch_bytes`]: 4 MiB of estimated record size
+/// ([`crate::Record::approx_size`]), under MySQL's default `max_allowed_packet` (16 MiB in
+/// MariaDB, 64 MiB in MySQL 8) and a size Elasticsearch's bulk API handles well.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 << 20;
+
 /// Settings of one pipeline run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PipelineConfig {
     /// Records per sink batch (and per chunk from the source).
     pub batch_size: usize,
-    /// Also close a batch once its records' estimated size reaches this many bytes.
+    /// Also close a batch (and a source's chunk) once its records' estimated size reaches
+    /// this many bytes. Default [`DEFAULT_MAX_BATCH_BYTES`] (4 MiB): wide rows (large text,
+    /// blob or JSON values) make batches of fewer rows, so memory stays bounded by the
+    /// channels times this size and a batch stays within the targets' packet and request
+    /// limits whatever `batch_size` says. `None`: by count only.
     pub max_batch_bytes: Option<usize>,
     /// How long a partly filled batch may wait for more records before it is written.
     #[serde(with = "millis")]
@@ -81,9 +90,12 @@ pub struct PipelineConfig {
     pub channel_capacity: usize,
     /// Parts of the unit the source splits into, at most.
     pub max_parts: usize,
-    /// Parts read at the same time.
+    /// Parts read at the same time; 0 (the default): [`auto_parallelism`] for units whose
+    /// source is not ordered ([`crate::Source::ordered`]: snapshots), else 1.
     pub read_parallelism: usize,
-    /// Sink workers writing at the same time.
+    /// Sink workers writing at the same time; 0 (the default): [`auto_parallelism`] for
+    /// units whose source is not ordered ([`crate::Source::ordered`]: snapshots) or with
+    /// `partition_by_key`, else 1 (a change stream keeps its order).
     pub sink_concurrency: usize,
     /// Send all changes of one primary key to the same worker, in order (for change streams).
     pub partition_by_key: bool,
@@ -105,12 +117,12 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             batch_size: 1000,
-            max_batch_bytes: None,
+            max_batch_bytes: Some(DEFAULT_MAX_BATCH_BYTES),
             linger: Duration::from_millis(200),
             channel_capacity: 4,
             max_parts: 64,
-            read_parallelism: 1,
-            sink_concurrency: 1,
+            read_parallelism: 0,
+            sink_concurrency: 0,
             partition_by_key: false,
             rate_limit: RateLimit::default(),
             retry: RetryPolicy::default(),
@@ -121,21 +133,65 @@ impl Default for PipelineConfig {
     }
 }
 
+/// The parallelism of `read_parallelism = 0` and `sink_concurrency = 0` (auto): the
+/// machine's cores, at least 2 (a reader or writer waiting on the network leaves its core to
+/// the other) and at most 4 (more writers mostly add lock contention on the target).
+pub fn auto_parallelism() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 4)
+}
+
 impl PipelineConfig {
+    /// Readers of a unit whose source is `ordered` or not: `read_parallelism`, or when it is
+    /// 0, [`auto_parallelism`] (1 for an ordered source: its parts are read one after another,
+    /// in order).
+    pub fn readers(&self, ordered: bool) -> usize {
+        match self.read_parallelism {
+            0 if ordered => 1,
+            0 => auto_parallelism(),
+            n => n,
+        }
+    }
+
+    /// Writers of a unit whose source is `ordered` or not: `sink_concurrency`, or when it is
+    /// 0, [`auto_parallelism`] unless the source is ordered and records are not partitioned
+    /// by key (then 1).
+    pub fn writers(&self, ordered: bool) -> usize {
+        match self.sink_concurrency {
+            0 if ordered && !self.partition_by_key => 1,
+            0 => auto_parallelism(),
+            n => n,
+        }
+    }
+
     /// Checks that the numbers make sense; the error names the setting.
     pub fn validate(&self) -> crate::Result<()> {
         let positive = [
             ("batch_size", self.batch_size),
             ("channel_capacity", self.channel_capacity),
             ("max_parts", self.max_parts),
-            ("read_parallelism", self.read_parallelism),
-            ("sink_concurrency", self.sink_concurrency),
             ("max_batch_bytes", self.max_batch_bytes.unwrap_or(1)),
             ("retry.max_attempts", self.retry.max_attempts as usize),
         ];
         for (name, v) in positive {
             if v == 0 {
                 return Err(crate::Error::Config(format!("{name} must be at least 1")));
+            }
+        }
+        // Tasks and channels are made from these numbers: bound them.
+        let bounded = [
+            ("batch_size", self.batch_size, 10_000_000),
+            ("channel_capacity", self.channel_capacity, 100_000),
+            ("max_parts", self.max_parts, 100_000),
+            ("read_parallelism", self.read_parallelism, 1024),
+            ("sink_concurrency", self.sink_concurrency, 1024),
+        ];
+        for (name, v, max) in bounded {
+            if v > max {
+                return Err(crate::Error::Config(format!(
+                    "{name} must be at most {max}"
+                )));
             }
         }
         for (name, v) in [

@@ -24,11 +24,14 @@ use crate::temporal::Timestamp;
 use crate::transform::Transform;
 
 use super::commit::commit_loop;
-use super::context::{CommitMsg, Ctx, Shared, StopOnDrop};
-use super::dispatch::{Dispatcher, PendingBatch, WorkItem};
+use super::context::{join, unwind, CommitMsg, Ctx, Shared, StopOnDrop, WorkItem};
+use super::dispatch::{Dispatcher, PendingBatch};
 use super::read::read_loop;
 use super::ticker::progress_loop;
 use super::write::worker_loop;
+
+/// Messages the committer's channel holds (marks and acknowledgements, each a few words).
+const COMMIT_CHANNEL_CAPACITY: usize = 1024;
 
 /// One unit's run from a [`Source`] through [`Transform`]s into a [`Sink`].
 ///
@@ -159,24 +162,8 @@ impl Pipeline {
             )));
         }
         let started = Instant::now();
-        let previous = self.checkpoints.load(&self.job, &self.unit).await?;
-        let (resumed, parts, base_written) = match previous {
-            Some(cp) if cp.state == UnitState::Done => {
-                return Ok(self.report(RunStatus::AlreadyDone, false, &Counters::new(), started));
-            }
-            Some(cp) if !cp.parts.is_empty() => (true, cp.parts, cp.written),
-            _ => {
-                let parts = self.source.split(self.config.max_parts).await?;
-                let parts = parts
-                    .into_iter()
-                    .map(|part| PartState {
-                        part,
-                        position: None,
-                        done: false,
-                    })
-                    .collect();
-                (false, parts, 0)
-            }
+        let Some((resumed, parts, base_written)) = self.starting_parts().await? else {
+            return Ok(self.report(RunStatus::AlreadyDone, false, &Counters::new(), started));
         };
         let mut cp = UnitCheckpoint {
             state: UnitState::Running,
@@ -195,17 +182,19 @@ impl Pipeline {
         }
 
         let counters = Counters::new();
-        let result = match self.prepare(resumed).await {
-            Ok(()) => self.execute(&mut cp, &counters).await,
-            Err(e) => Err(e),
+        let (result, prepared) = match self.prepare(resumed && self.source.resumes_exactly()).await
+        {
+            Ok(ctx) => (self.execute(&mut cp, &counters).await, Some(ctx)),
+            Err(e) => (Err(e), None),
         };
         let all_done = cp.parts.iter().all(|p| p.done);
-        let result = match result {
-            Ok(()) if all_done => self.sink.finish().await.map_err(|e| Error::Sink {
-                unit: self.unit.clone(),
-                message: e.to_string(),
-            }),
-            other => other,
+        let result = match (result, prepared) {
+            (Ok(()), Some(ctx)) if all_done => self
+                .sink
+                .finish_unit(&ctx)
+                .await
+                .map_err(|e| Error::sink(&self.unit, "", e)),
+            (other, _) => other,
         };
         cp.written = base_written + counters.written.load(Ordering::Relaxed);
         let estimated = self.source.estimate_rows().await;
@@ -237,6 +226,27 @@ impl Pipeline {
         }
     }
 
+    /// Where the unit starts: its checkpoint's parts (resumed) or the source's split, with
+    /// the records written before; `None` when the checkpoint says it is done.
+    async fn starting_parts(&self) -> Result<Option<(bool, Vec<PartState>, u64)>> {
+        Ok(match self.checkpoints.load(&self.job, &self.unit).await? {
+            Some(cp) if cp.state == UnitState::Done => None,
+            Some(cp) if !cp.parts.is_empty() => Some((true, cp.parts, cp.written)),
+            _ => {
+                let parts = self.source.split(self.config.max_parts).await?;
+                let parts = parts
+                    .into_iter()
+                    .map(|part| PartState {
+                        part,
+                        position: None,
+                        done: false,
+                    })
+                    .collect();
+                Some((false, parts, 0))
+            }
+        })
+    }
+
     fn final_events(
         &self,
         counters: &Counters,
@@ -251,7 +261,7 @@ impl Pipeline {
         self.event(ProgressKind::State { state, error });
     }
 
-    async fn prepare(&self, resumed: bool) -> Result<()> {
+    async fn prepare(&self, resumed: bool) -> Result<PrepareContext> {
         // The sink sees the shape of the records it will get: after the transforms.
         let mut schema = self.source.schema().await?;
         if let Some(s) = schema.as_mut() {
@@ -266,10 +276,11 @@ impl Pipeline {
             schema,
             resumed,
         };
-        self.sink.prepare(&ctx).await.map_err(|e| Error::Sink {
-            unit: self.unit.clone(),
-            message: format!("preparing the target: {e}"),
-        })
+        self.sink
+            .prepare(&ctx)
+            .await
+            .map_err(|e| Error::sink(&self.unit, "preparing the target", e))?;
+        Ok(ctx)
     }
 
     fn report(
@@ -317,42 +328,92 @@ impl Pipeline {
         });
 
         let (src_tx, src_rx) = mpsc::channel::<SourceMsg>(cfg.channel_capacity);
-        let (commit_tx, commit_rx) = mpsc::unbounded_channel::<CommitMsg>();
+        // Bounded: a committer slowed by its checkpoint store slows the run instead of
+        // queueing acknowledgements without limit.
+        let (commit_tx, commit_rx) = mpsc::channel::<CommitMsg>(COMMIT_CHANNEL_CAPACITY);
 
-        // Committer.
-        let committer = {
-            let parts = cp.parts.clone();
-            let store = self.checkpoints.clone();
-            let ctx = ctx.clone();
-            let base = UnitCheckpoint {
-                parts: Vec::new(),
-                ..cp.clone()
-            };
-            tokio::spawn(commit_loop(ctx, commit_rx, parts, store, base))
+        // The committer: saves checkpoints behind the acknowledged watermark.
+        let base = UnitCheckpoint {
+            parts: Vec::new(),
+            ..cp.clone()
         };
+        let committer = tokio::spawn(commit_loop(
+            ctx.clone(),
+            commit_rx,
+            cp.parts.clone(),
+            self.checkpoints.clone(),
+            base,
+            self.source.clone(),
+        ));
 
-        // Sink workers.
-        let workers_n = cfg.sink_concurrency;
-        let mut worker_txs = Vec::new();
-        let mut workers: Vec<JoinHandle<()>> = Vec::new();
-        let channels = if cfg.partition_by_key { workers_n } else { 1 };
-        let mut receivers = Vec::new();
-        for _ in 0..channels {
-            let (tx, rx) = mpsc::channel::<WorkItem>(cfg.channel_capacity);
-            worker_txs.push(tx);
-            receivers.push(Arc::new(tokio::sync::Mutex::new(rx)));
-        }
-        for w in 0..workers_n {
-            let rx = receivers[w % channels].clone();
-            workers.push(tokio::spawn(worker_loop(
-                ctx.clone(),
-                rx,
-                commit_tx.clone(),
-            )));
-        }
-        drop(receivers);
+        // Sink workers, each fed by one channel (by key) or all by one.
+        let (worker_txs, workers) =
+            spawn_workers(&ctx, &commit_tx, cfg.writers(self.source.ordered()));
 
-        // Readers.
+        let readers = self.spawn_readers(&ctx, cp, src_tx);
+        let ticker = self.spawn_ticker(counters, cp.written);
+
+        // The dispatcher runs here (and the transforms with it).
+        let mut dispatcher = self.dispatcher(&ctx, worker_txs, commit_tx.clone());
+        drop(commit_tx);
+        // Transforms run here: a panic in one fails the run like any task's.
+        if let Err(e) = unwind(&self.unit, "dispatcher", dispatcher.run(src_rx)).await {
+            shared.fail(e);
+        }
+        drop(dispatcher);
+
+        for r in readers {
+            join(&shared, &self.unit, "source", r).await;
+        }
+        for w in workers {
+            join(&shared, &self.unit, "sink", w).await;
+        }
+        let final_parts = join(&shared, &self.unit, "committer", committer).await;
+        if let Some((done, handle)) = ticker {
+            done.cancel();
+            join(&shared, &self.unit, "progress ticker", handle).await;
+        }
+        match final_parts {
+            Some(Ok(parts)) => cp.parts = parts,
+            Some(Err(e)) => shared.fail(e),
+            None => {}
+        }
+        let failure = shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The dispatcher feeding `worker_txs` (one pending batch per channel).
+    fn dispatcher(
+        &self,
+        ctx: &Arc<Ctx>,
+        worker_txs: Vec<mpsc::Sender<WorkItem>>,
+        commit_tx: mpsc::Sender<CommitMsg>,
+    ) -> Dispatcher<'_> {
+        let rate = self.config.rate_limit;
+        Dispatcher {
+            ctx: ctx.clone(),
+            transforms: &self.transforms,
+            pending: worker_txs.iter().map(|_| PendingBatch::default()).collect(),
+            loose: Runs::default(),
+            next_seq: 0,
+            worker_txs,
+            commit_tx,
+            limiter: rate.is_limited().then(|| RateLimiter::new(rate)),
+            moving: None,
+        }
+    }
+
+    /// The part readers: `read_parallelism` tasks taking the parts not done off one queue.
+    fn spawn_readers(
+        &self,
+        ctx: &Arc<Ctx>,
+        cp: &UnitCheckpoint,
+        src_tx: mpsc::Sender<SourceMsg>,
+    ) -> Vec<JoinHandle<()>> {
         let todo: VecDeque<usize> = cp
             .parts
             .iter()
@@ -362,20 +423,26 @@ impl Pipeline {
             .collect();
         let todo = Arc::new(Mutex::new(todo));
         let parts = Arc::new(cp.parts.clone());
-        let mut readers = Vec::new();
-        for _ in 0..cfg.read_parallelism {
-            readers.push(tokio::spawn(read_loop(
-                ctx.clone(),
-                self.source.clone(),
-                parts.clone(),
-                todo.clone(),
-                src_tx.clone(),
-            )));
-        }
-        drop(src_tx);
+        (0..self.config.readers(self.source.ordered()))
+            .map(|_| {
+                tokio::spawn(read_loop(
+                    ctx.clone(),
+                    self.source.clone(),
+                    parts.clone(),
+                    todo.clone(),
+                    src_tx.clone(),
+                ))
+            })
+            .collect()
+    }
 
-        // Progress.
-        let ticker = self.progress.clone().map(|p| {
+    /// The progress ticker (with the token that ends it), when progress is published.
+    fn spawn_ticker(
+        &self,
+        counters: &Arc<Counters>,
+        written_before: u64,
+    ) -> Option<(CancellationToken, JoinHandle<()>)> {
+        self.progress.clone().map(|p| {
             let done = CancellationToken::new();
             let handle = tokio::spawn(progress_loop(
                 p,
@@ -383,59 +450,36 @@ impl Pipeline {
                 self.unit.as_str().into(),
                 counters.clone(),
                 self.source.clone(),
-                cfg.progress_interval,
-                cp.written,
+                self.config.progress_interval,
+                written_before,
                 done.clone(),
             ));
             (done, handle)
-        });
-
-        // Dispatcher runs here.
-        let limiter = cfg
-            .rate_limit
-            .is_limited()
-            .then(|| RateLimiter::new(cfg.rate_limit));
-        let mut dispatcher = Dispatcher {
-            ctx: ctx.clone(),
-            transforms: &self.transforms,
-            pending: (0..channels).map(|_| PendingBatch::default()).collect(),
-            loose: Runs::default(),
-            next_seq: 0,
-            worker_txs,
-            commit_tx: commit_tx.clone(),
-            limiter,
-        };
-        drop(commit_tx);
-        if let Err(e) = dispatcher.run(src_rx).await {
-            shared.fail(e);
-        }
-        drop(dispatcher);
-
-        for r in readers {
-            let _ = r.await;
-        }
-        for w in workers {
-            let _ = w.await;
-        }
-        let final_parts = committer
-            .await
-            .map_err(|e| Error::Checkpoint(format!("committer task failed: {e}")))?;
-        if let Some((done, handle)) = ticker {
-            done.cancel();
-            let _ = handle.await;
-        }
-        match final_parts {
-            Ok(parts) => cp.parts = parts,
-            Err(e) => shared.fail(e),
-        }
-        let failure = shared
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        })
     }
+}
+
+/// `workers_n` sink workers and the senders of their channels: one channel per worker when records
+/// are routed by key (`partition_by_key`), else one shared by all.
+fn spawn_workers(
+    ctx: &Arc<Ctx>,
+    commit_tx: &mpsc::Sender<CommitMsg>,
+    workers_n: usize,
+) -> (Vec<mpsc::Sender<WorkItem>>, Vec<JoinHandle<()>>) {
+    let cfg = &ctx.config;
+    let channels = if cfg.partition_by_key { workers_n } else { 1 };
+    let mut worker_txs = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in 0..channels {
+        let (tx, rx) = mpsc::channel::<WorkItem>(cfg.channel_capacity);
+        worker_txs.push(tx);
+        receivers.push(Arc::new(tokio::sync::Mutex::new(rx)));
+    }
+    let workers = (0..workers_n)
+        .map(|w| {
+            let rx = receivers[w % channels].clone();
+            tokio::spawn(worker_loop(ctx.clone(), rx, commit_tx.clone()))
+        })
+        .collect();
+    (worker_txs, workers)
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use super::context::Ctx;
+use super::context::{unwind, Ctx};
 use crate::checkpoint::PartState;
 use crate::error::Error;
 use crate::source::{Emitter, Source, SourceMsg};
@@ -26,11 +26,16 @@ pub(super) async fn read_loop(
             return;
         };
         let state = &parts[idx];
-        let mut emitter = Emitter::new(idx, ctx.config.batch_size, tx.clone(), halt.clone());
-        let result = source
-            .read(&state.part, state.position.clone(), &mut emitter)
-            .await;
+        let mut emitter = Emitter::new(idx, ctx.config.batch_size, tx.clone(), halt.clone())
+            .with_max_bytes(ctx.config.max_batch_bytes);
+        let read = source.read(&state.part, state.position.clone(), &mut emitter);
+        let result = unwind(&ctx.unit, "source", read).await;
         match result {
+            Err(e @ Error::Panicked { .. }) => {
+                tracing::error!(unit = %ctx.unit, part = %state.part.id, error = %e, "source panicked");
+                ctx.shared.fail(e);
+                return;
+            }
             Ok(()) => {
                 if emitter.finish().await.is_err() {
                     return;

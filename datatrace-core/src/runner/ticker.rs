@@ -43,6 +43,8 @@ pub(super) async fn progress_loop(
             written.saturating_sub(w0) as f64 / now.duration_since(t0).as_secs_f64().max(1e-6);
         let mut snap = counters.snapshot(estimated, rate);
         snap.written += base_written;
+        snap.retention_secs = source.retention_secs();
+        snap.partitions = source.partition_lag();
         let _ = sender.send(ProgressEvent {
             job: job.clone(),
             unit: unit.clone(),

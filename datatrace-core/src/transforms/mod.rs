@@ -101,8 +101,8 @@ mod schema_cache;
 mod select;
 mod set;
 mod spec;
-mod template;
 
+pub use crate::template::TemplateError;
 pub use cast::Cast;
 pub use convert::{cast_value, json_to_value, literal_as, parse_data_type, CastError};
 pub use filter::{CmpOp, Cond, FieldRef, Filter, Test};
@@ -116,4 +116,3 @@ pub use spec::{
     build_specs, check_specs, CastSpec, FieldsSpec, FilterSpec, MaskSpec, RenameSpec, RouteSpec,
     SetSpec, TransformSpec,
 };
-pub use template::TemplateError;

@@ -9,7 +9,7 @@ use crate::table_change::{TableChange, TableChangeKind};
 use crate::transform::{Transform, TransformError};
 
 use super::plan::{unknown_field, Plans};
-use super::template::{Compiled, Piece, Template, TemplateError};
+use crate::template::{Compiled, Piece, Template, TemplateError};
 
 enum RoutePlan {
     /// The pattern uses no field: one target per schema, shared by its records.

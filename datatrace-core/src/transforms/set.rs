@@ -10,7 +10,7 @@ use crate::value::Value;
 
 use super::convert::{cast_value, json_to_value, literal_as, matches_type, natural_type};
 use super::plan::{unknown_field, with_before, Plans};
-use super::template::{Compiled, Piece, Template, TemplateError};
+use crate::template::{Compiled, Piece, Template, TemplateError};
 
 /// A user function computing a field from the whole record.
 type ComputeFn = dyn Fn(&Record) -> Value + Send + Sync;

@@ -15,7 +15,7 @@ use super::rename::Rename;
 use super::route::Route;
 use super::select::{DropFields, KeepFields};
 use super::set::SetField;
-use super::template::Template;
+use crate::template::Template;
 
 /// One built-in transform in a job file, tagged by `type` (see the [module docs](super) for
 /// every form). Deserializing validates what can be checked without a schema (type names,

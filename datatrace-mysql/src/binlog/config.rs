@@ -1,8 +1,9 @@
 //! [`CdcOptions`]: settings of a binlog stream, deserializable from a job file.
 
-use datatrace_core::Op;
+use datatrace_core::{Op, RetryPolicy};
 use serde::{Deserialize, Serialize};
 
+use super::gap::OnBinlogGap;
 use crate::config::{TableSelector, ZeroDate};
 
 /// Where a stream starts when it has no checkpoint.
@@ -52,6 +53,21 @@ pub struct CdcOptions {
     pub reconnect_attempts: u32,
     /// What to do with zero dates (as the snapshot source). Default `null`.
     pub zero_date: ZeroDate,
+    /// What to do when the stream's position is no longer on the server (its binlogs were
+    /// purged or reset), checked at start and on every reconnect: `fail` (the default) or
+    /// `resnapshot` (copy the streamed tables again and go on; see [`super::gap`]).
+    pub on_binlog_gap: OnBinlogGap,
+    /// Seconds between two checks of the stream's position against the server's binlog
+    /// retention (0: no checks). Default 60. See [`super::retention`].
+    pub retention_check_secs: u64,
+    /// Below this many seconds before the stream's binlog may be purged, every check logs a
+    /// warning with the time left. Default 21600 (6 hours).
+    pub retention_warn_secs: u64,
+    /// Key columns for every table (as the snapshot source's `key_columns`).
+    pub key_columns: Vec<String>,
+    /// Key columns per table (as the snapshot source's `key`), so that records of a table
+    /// without a primary key carry the same key in the stream as in the snapshot.
+    pub key: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for CdcOptions {
@@ -65,11 +81,26 @@ impl Default for CdcOptions {
             heartbeat_secs: 5,
             reconnect_attempts: 30,
             zero_date: ZeroDate::Null,
+            on_binlog_gap: OnBinlogGap::Fail,
+            retention_check_secs: 60,
+            retention_warn_secs: 21_600,
+            key_columns: Vec::new(),
+            key: Default::default(),
         }
     }
 }
 
 impl CdcOptions {
+    /// How a lost connection is retried: `reconnect_attempts` times in a row, 0.2 s doubling
+    /// to 10 s apart (the count starts again once events come through).
+    pub fn reconnect_policy(&self) -> RetryPolicy {
+        RetryPolicy::new(
+            self.reconnect_attempts.saturating_add(1),
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(10),
+        )
+    }
+
     /// Options streaming the tables matching `patterns`.
     pub fn tables<S: Into<String>>(patterns: impl IntoIterator<Item = S>) -> Self {
         CdcOptions {

@@ -31,39 +31,7 @@ pub struct DdlChange {
 pub fn parse_ddl(query: &str, default_db: &str) -> Option<DdlChange> {
     let q = strip_comments(query);
     let mut t = Tokens { s: q.trim(), i: 0 };
-    let first = t.word()?.to_ascii_uppercase();
-    let kind = match first.as_str() {
-        "ALTER" => {
-            let mut w = t.word()?.to_ascii_uppercase();
-            if w == "ONLINE" || w == "IGNORE" {
-                w = t.word()?.to_ascii_uppercase();
-            }
-            (w == "TABLE").then_some(DdlKind::Alter)?
-        }
-        "RENAME" => (t.word()?.eq_ignore_ascii_case("TABLE")).then_some(DdlKind::Rename)?,
-        "TRUNCATE" => DdlKind::Truncate,
-        "DROP" => {
-            let mut w = t.word()?.to_ascii_uppercase();
-            if w == "TEMPORARY" {
-                return None;
-            }
-            if w == "TABLE" {
-                DdlKind::Drop
-            } else {
-                w.clear();
-                return None;
-            }
-        }
-        "CREATE" => {
-            let mut w = t.word()?.to_ascii_uppercase();
-            if w == "OR" {
-                t.word()?;
-                w = t.word()?.to_ascii_uppercase();
-            }
-            (w == "TABLE").then_some(DdlKind::Create)?
-        }
-        _ => return None,
-    };
+    let kind = statement_kind(&mut t)?;
     let mut tables = Vec::new();
     let default = |db: Option<String>| db.unwrap_or_else(|| default_db.to_string());
     match kind {
@@ -118,6 +86,44 @@ pub fn parse_ddl(query: &str, default_db: &str) -> Option<DdlChange> {
         },
     }
     Some(DdlChange { kind, tables })
+}
+
+/// The kind of a table DDL statement, from its first words.
+fn statement_kind(t: &mut Tokens<'_>) -> Option<DdlKind> {
+    let first = t.word()?.to_ascii_uppercase();
+    let kind = match first.as_str() {
+        "ALTER" => {
+            let mut w = t.word()?.to_ascii_uppercase();
+            if w == "ONLINE" || w == "IGNORE" {
+                w = t.word()?.to_ascii_uppercase();
+            }
+            (w == "TABLE").then_some(DdlKind::Alter)?
+        }
+        "RENAME" => (t.word()?.eq_ignore_ascii_case("TABLE")).then_some(DdlKind::Rename)?,
+        "TRUNCATE" => DdlKind::Truncate,
+        "DROP" => {
+            let mut w = t.word()?.to_ascii_uppercase();
+            if w == "TEMPORARY" {
+                return None;
+            }
+            if w == "TABLE" {
+                DdlKind::Drop
+            } else {
+                w.clear();
+                return None;
+            }
+        }
+        "CREATE" => {
+            let mut w = t.word()?.to_ascii_uppercase();
+            if w == "OR" {
+                t.word()?;
+                w = t.word()?.to_ascii_uppercase();
+            }
+            (w == "TABLE").then_some(DdlKind::Create)?
+        }
+        _ => return None,
+    };
+    Some(kind)
 }
 
 fn strip_comments(q: &str) -> String {

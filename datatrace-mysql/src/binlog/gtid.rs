@@ -84,6 +84,14 @@ impl MariaDbGtidState {
     pub fn is_empty(&self) -> bool {
         self.domains.is_empty()
     }
+    /// The last GTID of every domain, in domain order.
+    pub fn iter(&self) -> impl Iterator<Item = &MariaDbGtid> + '_ {
+        self.domains.values()
+    }
+    /// The last GTID of `domain`.
+    pub fn get(&self, domain: u32) -> Option<&MariaDbGtid> {
+        self.domains.get(&domain)
+    }
 }
 
 impl fmt::Display for MariaDbGtidState {

@@ -60,10 +60,9 @@ pub async fn prepare_stream_start(
 /// A transform giving snapshot rows (`Op::Read`) the position ordinal of `start`, so that
 /// external versions of changes after it are higher.
 pub fn stamp_snapshot(start: &BinlogPosition) -> impl Fn(Record) -> Option<Record> + Send + Sync {
-    let pos = Position {
-        state: serde_json::Value::Null,
-        ..to_position(start, None)
-    };
+    // the state names P0 (file, pos, GTID set): Debezium's snapshot events carry it as their
+    // `source` block
+    let pos = to_position(start, None);
     move |mut r: Record| {
         if r.op == Op::Read && r.position.is_none() {
             r.position = Some(pos.clone());
@@ -82,6 +81,8 @@ pub struct Handoff {
     stream_unit: String,
     snapshot_units: Vec<String>,
     p0: tokio::sync::OnceCell<BinlogPosition>,
+    /// Snapshot units of tables without a key (see [`Handoff::exact_snapshot`]).
+    exact: std::sync::Mutex<Vec<String>>,
 }
 
 impl Handoff {
@@ -101,7 +102,50 @@ impl Handoff {
             stream_unit: stream_unit.into(),
             snapshot_units,
             p0: tokio::sync::OnceCell::new(),
+            exact: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Marks snapshot unit `unit` as a table whose changes cannot be replayed over its
+    /// snapshot (no key: a replayed insert would duplicate its row). Its snapshot must be
+    /// read in a consistent snapshot with a binlog position (the MySQL source's
+    /// `consistent_snapshot`); the stream then skips the table's changes up to that position,
+    /// which the snapshot already holds ([`Handoff::floors`]).
+    pub fn exact_snapshot(&self, unit: &str) {
+        self.exact
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(unit.to_string());
+    }
+
+    /// Per table (`db.table`), the binlog ordinal its snapshot was read at, for the tables
+    /// marked by [`Handoff::exact_snapshot`]: read from their checkpoints (a scan records
+    /// the position of the snapshot it read when it ends), so a resumed stream skips the
+    /// same changes. An error names a table whose snapshot has no position.
+    pub async fn floors(
+        &self,
+    ) -> Result<std::collections::HashMap<String, u64>, datatrace_core::Error> {
+        let exact = self.exact.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out = std::collections::HashMap::new();
+        for u in exact {
+            let at = self.store.load(&self.job, &u).await?.and_then(|cp| {
+                cp.parts.iter().find_map(|p| {
+                    let s = p.position.as_ref()?.state.get("snapshot")?;
+                    serde_json::from_value::<BinlogPosition>(s.clone()).ok()
+                })
+            });
+            match at {
+                Some(p) => {
+                    out.insert(u, super::position::ordinal(&p.file, p.pos));
+                }
+                None => {
+                    return Err(datatrace_core::Error::Config(format!(
+                        "table {u} has no primary key, and its snapshot has no binlog position (a consistent snapshot needs the RELOAD privilege on MySQL), so the stream cannot tell which of its changes the snapshot holds; name the columns that identify a row in the source's `key` setting, or grant RELOAD"
+                    )))
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// P0: taken (and saved as the stream unit's checkpoint) on first use.
@@ -143,10 +187,7 @@ impl Handoff {
         move |mut r: Record| {
             if r.op == Op::Read && r.position.is_none() {
                 if let Some(p0) = me.p0.get() {
-                    r.position = Some(Position {
-                        state: serde_json::Value::Null,
-                        ..to_position(p0, None)
-                    });
+                    r.position = Some(to_position(p0, None));
                 }
             }
             Some(r)
@@ -197,6 +238,11 @@ impl HandoffSnapshot {
 
 #[async_trait]
 impl Source for HandoffSnapshot {
+    /// Snapshot rows have distinct keys: several writers may write them in any order.
+    fn ordered(&self) -> bool {
+        false
+    }
+
     async fn schema(&self) -> datatrace_core::Result<Option<Arc<Schema>>> {
         self.inner.schema().await
     }
@@ -206,6 +252,9 @@ impl Source for HandoffSnapshot {
     }
     async fn estimate_rows(&self) -> Option<u64> {
         self.inner.estimate_rows().await
+    }
+    fn resumes_exactly(&self) -> bool {
+        self.inner.resumes_exactly()
     }
     async fn read(
         &self,
@@ -234,6 +283,10 @@ impl HandoffStream {
 
 #[async_trait]
 impl Source for HandoffStream {
+    fn retention_secs(&self) -> Option<i64> {
+        self.inner.retention_secs()
+    }
+
     async fn read(
         &self,
         part: &Part,
@@ -242,7 +295,13 @@ impl Source for HandoffStream {
     ) -> datatrace_core::Result<()> {
         let p0 = self.handoff.start().await?;
         self.handoff.snapshots_done(out).await?;
-        let from = from.or_else(|| Some(to_position(&p0, None)));
-        self.inner.read(part, from, out).await
+        let mut from = from.unwrap_or_else(|| to_position(&p0, None));
+        let floors = self.handoff.floors().await?;
+        if !floors.is_empty() {
+            if let serde_json::Value::Object(m) = &mut from.state {
+                m.insert("floors".into(), serde_json::json!(floors));
+            }
+        }
+        self.inner.read(part, Some(from), out).await
     }
 }

@@ -9,7 +9,8 @@
 //! the end position is the event's `log_pos` (below 4 GiB, binlog files are smaller). It grows
 //! with every event across file rotations, so it serves as the external version of an
 //! Elasticsearch document, and a snapshot taken at position P gets the ordinal of P, lower
-//! than that of any change after it. Rows of one rows event share its ordinal.
+//! than that of any change after it. Rows of one rows event get growing ordinals that
+//! end at the event's (`rows::row_ordinal`), so each row has an external version of its own.
 
 use datatrace_core::Position;
 
@@ -40,8 +41,26 @@ pub fn to_position(p: &BinlogPosition, ts_secs: Option<u32>) -> Position {
     }
 }
 
+/// The state of a record's position: where its event is in the binlog, as Debezium's
+/// `source` block tells it: `file`, `pos` (where the event starts) and `gtid` (the GTID of its
+/// transaction, when the server announced one). Not a point to resume from (that is the
+/// checkpoint's [`BinlogPosition`], at the end of a transaction); the key `event` says so.
+pub fn event_state(file: &str, pos: u64, gtid: Option<String>) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("event".into(), serde_json::Value::Bool(true));
+    m.insert("file".into(), file.into());
+    m.insert("pos".into(), pos.into());
+    if let Some(g) = gtid {
+        m.insert("gtid".into(), g.into());
+    }
+    serde_json::Value::Object(m)
+}
+
 /// Reads a checkpoint state back; `None` when it is not a binlog position.
 pub fn from_position(p: &Position) -> Option<BinlogPosition> {
+    if p.state.get("event").is_some() {
+        return None;
+    }
     serde_json::from_value(p.state.clone()).ok()
 }
 

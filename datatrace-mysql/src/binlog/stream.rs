@@ -80,6 +80,16 @@ pub async fn check_prerequisites(conn: &MySqlConnection) -> Result<Prerequisites
     if !full_row_metadata {
         tracing::warn!("binlog_row_metadata is not FULL: binlog columns are matched to information_schema by position, so a column added or dropped since an event makes it undecodable; SET GLOBAL binlog_row_metadata='FULL' (MariaDB 10.5+, MySQL 8.0.1+)");
     }
+    check_replication_grants(&mut c).await?;
+    Ok(Prerequisites {
+        full_row_metadata,
+        mariadb: conn.info().is_mariadb,
+    })
+}
+
+/// The REPLICATION SLAVE and REPLICATION CLIENT (or BINLOG MONITOR) privileges, on `*.*`.
+async fn check_replication_grants(c: &mut Conn) -> Result<()> {
+    let ctx = || "checking the binlog prerequisites".to_string();
     let grants: Vec<String> = c.query("SHOW GRANTS").await.ctx(ctx)?;
     let global: Vec<String> = grants
         .iter()
@@ -96,7 +106,7 @@ pub async fn check_prerequisites(conn: &MySqlConnection) -> Result<Prerequisites
             context: ctx(),
             message: format!(
                 "the user lacks REPLICATION SLAVE (needed to read the binlog): GRANT REPLICATION SLAVE ON *.* TO {}",
-                current_user(&mut c).await
+                current_user(c).await
             ),
         });
     }
@@ -105,14 +115,11 @@ pub async fn check_prerequisites(conn: &MySqlConnection) -> Result<Prerequisites
             context: ctx(),
             message: format!(
                 "the user lacks REPLICATION CLIENT (BINLOG MONITOR on MariaDB; needed for SHOW MASTER STATUS): GRANT REPLICATION CLIENT ON *.* TO {}",
-                current_user(&mut c).await
+                current_user(c).await
             ),
         });
     }
-    Ok(Prerequisites {
-        full_row_metadata,
-        mariadb: conn.info().is_mariadb,
-    })
+    Ok(())
 }
 
 async fn current_user(c: &mut Conn) -> String {

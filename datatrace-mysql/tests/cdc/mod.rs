@@ -97,7 +97,7 @@ pub async fn capture_via(
         r
     });
     let mut got = Captured::default();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while !done(&got) {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(Emitted::Records(r))) => got.records.extend(r),
@@ -133,6 +133,16 @@ pub async fn capture_via(
 /// and deletes, a third of them in multi-statement transactions, until `stop` is set.
 /// Returns the number of statements run.
 pub async fn writer(database: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> u64 {
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    writer_counting(database, stop, count).await
+}
+
+/// [`writer`], publishing the number of statements run so far in `count`.
+pub async fn writer_counting(
+    database: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> u64 {
     use mysql_async::prelude::Queryable;
     let conn = connect(&database).await;
     let mut c = conn.get().await.expect("writer connection");
@@ -174,9 +184,23 @@ pub async fn writer(database: String, stop: std::sync::Arc<std::sync::atomic::At
             sql.push_str("COMMIT;");
         }
         c.query_drop(sql).await.expect("writer statement");
+        count.store(n, std::sync::atomic::Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     n
+}
+
+/// Waits until `count` reaches `at_least` (two minutes at most).
+pub async fn wait_for_count(count: &std::sync::atomic::AtomicU64, at_least: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while count.load(std::sync::atomic::Ordering::Relaxed) < at_least {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the writer ran only {} statements",
+            count.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Creates tables `a` (id), `b` (k1, k2) and `c` (id) with `n` rows each.
@@ -205,7 +229,7 @@ pub async fn wait_for_checkpoint(
     target: &BinlogPosition,
 ) {
     let want = datatrace_mysql::binlog::position::ordinal(&target.file, target.pos);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let cp = store.load(job, unit).await.expect("load");
         let at = cp
@@ -222,5 +246,25 @@ pub async fn wait_for_checkpoint(
             "the stream did not reach {target:?} (at ordinal {at:#x}, want {want:#x}): {cp:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How the Elasticsearch sinks of these tests map unsigned columns on `engine` (table `c`'s
+/// key is a `BIGINT UNSIGNED`): the default (`unsigned_long`) where the engine has the type,
+/// `keyword` (exact for every value) on the testkit's Elasticsearch 7.17, which has not and
+/// where the default refuses such columns (`datatrace-es/tests/unsigned.rs`).
+pub fn es_unsigned(engine: datatrace_testkit::EngineFlavor) -> datatrace_es::UnsignedMapping {
+    if engine == datatrace_testkit::EngineFlavor::Elasticsearch {
+        datatrace_es::UnsignedMapping::Keyword
+    } else {
+        datatrace_es::UnsignedMapping::Auto
+    }
+}
+
+/// [`es_unsigned`] for the test run's engine, as the sink's mapping settings.
+pub fn es_mapping() -> datatrace_es::MappingConfig {
+    datatrace_es::MappingConfig {
+        unsigned: es_unsigned(datatrace_testkit::engine().flavor()),
+        ..Default::default()
     }
 }

@@ -22,6 +22,84 @@ use super::report::FieldDiff;
 /// A row as compared: field name -> normalized value.
 pub type Doc = Map<String, Json>;
 
+/// How a target column's values compare, beyond equal JSON values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldRule {
+    /// A single-precision column (MySQL `FLOAT`): numbers compare as the `f32` the column
+    /// holds, so a double written into it is equal to what it stores.
+    Float32,
+    /// JSON kept as text (MariaDB): texts compare byte for byte; different texts of the
+    /// same JSON are a difference of their own (`JSON-equal, text differs`), and a parsed
+    /// document on the other side compares as JSON.
+    JsonText,
+    /// JSON (a parsed document, or text on the other side): compared as JSON.
+    Json,
+}
+
+/// The rules of a target's columns, by field name (columns without one compare exactly).
+pub type Rules = std::collections::HashMap<String, FieldRule>;
+
+/// The note of a JSON text that differs from the source's only in how it is written.
+pub const JSON_TEXT_NOTE: &str = "JSON-equal, text differs";
+
+fn as_json(v: &Json) -> Option<Json> {
+    match v {
+        Json::String(s) => serde_json::from_str(s).ok(),
+        other => Some(other.clone()),
+    }
+}
+
+/// `source` and `target` compared field by field under `rules` (see [`FieldRule`]); the
+/// other fields as [`diff_docs`] does.
+pub fn diff_docs_with(source: &Doc, target: &Doc, rules: &Rules) -> Vec<FieldDiff> {
+    if rules.is_empty() {
+        return diff_docs(source, target);
+    }
+    let mut out = Vec::new();
+    let keys: BTreeSet<&String> = source.keys().chain(target.keys()).collect();
+    for k in keys {
+        let (a, b) = (source.get(k), target.get(k));
+        let diff = |note: Option<&str>| FieldDiff {
+            field: k.clone(),
+            source: a.cloned(),
+            target: b.cloned(),
+            note: note.map(str::to_owned),
+        };
+        match (rules.get(k.as_str()), a, b) {
+            (Some(FieldRule::Float32), Some(Json::Number(x)), Some(Json::Number(y))) => {
+                let f = |n: &serde_json::Number| n.as_f64().map(|v| v as f32);
+                if f(x) != f(y) {
+                    out.push(diff(None));
+                }
+            }
+            (Some(FieldRule::JsonText), Some(Json::String(x)), Some(Json::String(y))) => {
+                if x != y {
+                    match (
+                        as_json(&Json::String(x.clone())),
+                        as_json(&Json::String(y.clone())),
+                    ) {
+                        (Some(p), Some(q)) if json_eq(&p, &q) => {
+                            out.push(diff(Some(JSON_TEXT_NOTE)))
+                        }
+                        // Different documents: where they differ, as paths.
+                        (Some(p), Some(q)) => diff_at(k.clone(), Some(&p), Some(&q), &mut out),
+                        _ => out.push(diff(None)),
+                    }
+                }
+            }
+            (Some(FieldRule::JsonText | FieldRule::Json), Some(x), Some(y)) => {
+                match (as_json(x), as_json(y)) {
+                    (Some(p), Some(q)) if json_eq(&p, &q) => {}
+                    (Some(p), Some(q)) => diff_at(k.clone(), Some(&p), Some(&q), &mut out),
+                    _ => out.push(diff(None)),
+                }
+            }
+            _ => diff_at(k.clone(), a, b, &mut out),
+        }
+    }
+    out
+}
+
 /// A decimal's digits without trailing fractional zeros (`-0.0` is `0`).
 pub fn normalize_decimal(text: &str) -> String {
     let t = text.trim();
@@ -129,6 +207,7 @@ fn diff_at(path: String, a: Option<&Json>, b: Option<&Json>, out: &mut Vec<Field
             field: path,
             source: a.cloned(),
             target: b.cloned(),
+            note: None,
         }),
     }
 }

@@ -1,9 +1,9 @@
 //! The first pass over a unit: find the keys that may differ, in parallel, with memory
 //! bounded by the chunk size.
 //!
-//! - [`checksum_pass`]: per key range, `COUNT(*)` and a `BIT_XOR` of row CRC32s on both
-//!   servers (`datatrace_mysql::checksum`); only ranges whose checksums differ are read,
-//!   row by row, on both sides.
+//! - [`checksum_pass`]: per key range, a checksum on both sides (the connector's
+//!   [`RangeChecksum`]; MySQL: `COUNT(*)` and a `BIT_XOR` of row CRC32s on both servers);
+//!   only ranges whose checksums differ are read, row by row, on both sides.
 //! - [`rows_pass`]: every source row through the transforms, looked up in the target in
 //!   batches; then every target row looked up in the source (extras).
 //!
@@ -14,14 +14,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use datatrace_core::{Part, Source, Value};
-use datatrace_mysql::checksum::range_checksum;
-use datatrace_mysql::chunk::ChunkSpec;
-use datatrace_mysql::SourceOptions;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::sides::{read_chunks, R};
-use super::unit::{SourceEnd, TargetEnd, TargetKey, UnitCtx};
+use super::side::{read_chunks, RangeChecksum, TargetKey, R};
+use super::unit::UnitCtx;
+use super::CheckOptions;
 
 /// Keys that differed in the first pass.
 #[derive(Debug, Default)]
@@ -43,6 +41,10 @@ pub struct Counts {
     pub chunks: u64,
     /// Ranges whose checksums differed.
     pub chunks_differing: u64,
+    /// Sub-ranges of differing ranges, narrowed by checksums, read row by row.
+    pub sub_ranges: u64,
+    /// Rows read from either side to be compared row by row.
+    pub rows_read: u64,
 }
 
 /// What a first pass gathers, shared by its tasks.
@@ -67,7 +69,7 @@ where
     F: Fn(T) -> Fut,
     Fut: Future<Output = R<()>> + Send + 'static,
 {
-    let sem = Arc::new(Semaphore::new(n.max(1)));
+    let sem = Arc::new(Semaphore::new(n.clamp(1, Semaphore::MAX_PERMITS)));
     let mut set = JoinSet::new();
     for item in items {
         let permit = sem
@@ -106,6 +108,7 @@ async fn compare_part(
             let n = records.len() as u64;
             let (_, compared) = ctx.compare_records(records, false).await?;
             let mut f = lock(&found);
+            f.counts.rows_read += n;
             if count {
                 f.counts.source_rows += n;
             }
@@ -136,6 +139,7 @@ async fn extras_part(
             drop(records);
             let extra = ctx.find_extras(rows).await?;
             let mut f = lock(&found);
+            f.counts.rows_read += n;
             if count {
                 f.counts.target_rows += n;
             }
@@ -149,16 +153,7 @@ async fn extras_part(
 /// The whole source, then the whole target, row by row.
 pub async fn rows_pass(ctx: Arc<UnitCtx>, chunk_rows: u64, parallelism: usize) -> R<Found> {
     let found: Shared = Arc::default();
-    let (source, parts): (Arc<dyn Source>, Vec<Part>) = match &ctx.source {
-        SourceEnd::MySql(t) => {
-            let (s, p) = t.parts(chunk_rows).await?;
-            (s, p)
-        }
-        SourceEnd::Es(i) => {
-            let (s, p) = i.parts(parallelism).await?;
-            (s, p)
-        }
-    };
+    let (source, parts) = ctx.source.parts(chunk_rows, parallelism).await?;
     {
         let (ctx, found, source) = (ctx.clone(), found.clone(), source.clone());
         for_each_parallel(parts, parallelism, move |part| {
@@ -166,16 +161,7 @@ pub async fn rows_pass(ctx: Arc<UnitCtx>, chunk_rows: u64, parallelism: usize) -
         })
         .await?;
     }
-    let (target, parts): (Arc<dyn Source>, Vec<Part>) = match &ctx.target {
-        TargetEnd::MySql(t) => {
-            let (s, p) = t.parts(chunk_rows).await?;
-            (s, p)
-        }
-        TargetEnd::Es { index, .. } => {
-            let (s, p) = index.parts(parallelism).await?;
-            (s, p)
-        }
-    };
+    let (target, parts) = ctx.target.parts(chunk_rows, parallelism).await?;
     {
         let (ctx, found) = (ctx.clone(), found.clone());
         for_each_parallel(parts, parallelism, move |part| {
@@ -191,49 +177,48 @@ fn take(found: Shared) -> Found {
     std::mem::take(&mut *f)
 }
 
-/// MySQL -> MySQL with identical tables: checksums per key range on both servers; ranges
-/// that differ are compared row by row.
-pub async fn checksum_pass(ctx: Arc<UnitCtx>, chunk_rows: u64, parallelism: usize) -> R<Found> {
-    let (SourceEnd::MySql(src), TargetEnd::MySql(tgt)) = (&ctx.source, &ctx.target) else {
-        return Err("the checksum method needs MySQL on both sides".into());
-    };
-    let (source, parts) = src.parts(chunk_rows).await?;
-    let target = tgt.source(SourceOptions {
-        consistent_snapshot: false,
-        ..tgt.opts.clone()
-    })?;
+/// Checksums per key range on both sides (the connector's [`RangeChecksum`]); ranges that
+/// differ are narrowed to the sub-ranges that still differ ([`RangeChecksum::narrow`]),
+/// which are compared row by row.
+pub async fn checksum_pass(
+    ctx: Arc<UnitCtx>,
+    sums: Arc<dyn RangeChecksum>,
+    opts: &CheckOptions,
+) -> R<Found> {
+    let (parallelism, leaf_rows) = (opts.parallelism, opts.narrow_rows);
+    let (source, target, parts) = sums.ranges(opts.chunk_size).await?;
     let found: Shared = Arc::default();
-    let (src, tgt) = (src.clone(), tgt.clone());
     let task_ctx = ctx.clone();
     let shared = found.clone();
     for_each_parallel(parts, parallelism, move |part| {
         let (ctx, found) = (task_ctx.clone(), shared.clone());
-        let (src, tgt) = (src.clone(), tgt.clone());
-        let (source, target) = (source.clone(), target.clone());
+        let (source, target, sums) = (source.clone(), target.clone(), sums.clone());
         async move {
-            let spec = ChunkSpec::from_part(&part)?;
-            let (lo, hi) = (spec.lo.as_deref(), spec.hi.as_deref());
-            let filter = src.opts.filter.as_deref();
-            let (a, b) = tokio::try_join!(
-                range_checksum(&src.conn, &src.table, lo, hi, filter),
-                range_checksum(&tgt.conn, &tgt.table, lo, hi, None),
-            )
-            .map_err(|e| e.to_string())?;
+            let (source_rows, target_rows, equal) = sums.compare(&part).await?;
             {
                 let mut f = lock(&found);
                 f.counts.chunks += 1;
-                f.counts.source_rows += a.rows;
-                f.counts.target_rows += b.rows;
-                if a == b {
+                f.counts.source_rows += source_rows;
+                f.counts.target_rows += target_rows;
+                if equal {
                     return Ok(());
                 }
                 f.counts.chunks_differing += 1;
             }
-            tracing::debug!(unit = %ctx.name, part = %part.id, "checksums differ, comparing rows");
-            let source: Arc<dyn Source> = source;
-            let target: Arc<dyn Source> = target;
-            compare_part(ctx.clone(), source, part.clone(), found.clone(), false).await?;
-            extras_part(ctx, target, part, found, false).await
+            let subs = if leaf_rows == 0 {
+                vec![part.clone()]
+            } else {
+                sums.narrow(&part, (source_rows, target_rows), leaf_rows)
+                    .await?
+            };
+            tracing::debug!(unit = %ctx.name, part = %part.id, sub_ranges = subs.len(), "checksums differ, comparing the rows of the sub-ranges that differ");
+            lock(&found).counts.sub_ranges += subs.len() as u64;
+            for sub in subs {
+                compare_part(ctx.clone(), source.clone(), sub.clone(), found.clone(), false)
+                    .await?;
+                extras_part(ctx.clone(), target.clone(), sub, found.clone(), false).await?;
+            }
+            Ok(())
         }
     })
     .await?;

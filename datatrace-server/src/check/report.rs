@@ -26,6 +26,10 @@ pub enum Method {
     /// Row by row (document by document): source rows through the job's transforms and
     /// type mapping against the target's rows or documents, looked up by key.
     Rows,
+    /// Tables without a key: both sides read whole and compared as multisets of rows (the
+    /// same rows, each as many times), by per-bucket counts and hash sums; the rows of
+    /// buckets that differ are named.
+    Multiset,
 }
 
 /// What differs in one unit.
@@ -43,8 +47,16 @@ pub struct UnitCheck {
     pub target_rows: u64,
     /// Key ranges checksummed (checksum method), and how many of them differed.
     pub chunks: u64,
-    /// Key ranges whose checksums differed (they were compared row by row).
+    /// Key ranges whose checksums differed.
     pub chunks_differing: u64,
+    /// Sub-ranges of the differing key ranges that still differed when checksummed in
+    /// ever smaller parts (checksum method): only their rows were compared row by row.
+    #[serde(default)]
+    pub sub_ranges: u64,
+    /// Rows read from either side to be compared row by row (checksum method: only those
+    /// of the differing sub-ranges).
+    #[serde(default)]
+    pub rows_read: u64,
     /// Source rows absent from the target.
     pub missing: u64,
     /// Target rows absent from the source (or that the transforms drop).
@@ -83,6 +95,8 @@ impl UnitCheck {
             target_rows: 0,
             chunks: 0,
             chunks_differing: 0,
+            sub_ranges: 0,
+            rows_read: 0,
             missing: 0,
             extra: 0,
             different: 0,
@@ -124,6 +138,11 @@ pub struct FieldDiff {
     /// The target's value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Json>,
+    /// What kind of difference it is, when the values alone do not say (`JSON-equal, text
+    /// differs`: the same JSON document written differently, where the text should be
+    /// copied byte for byte).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What a repair wrote.
@@ -133,6 +152,10 @@ pub struct Repaired {
     pub rewritten: u64,
     /// Extra rows deleted (only with `delete_extra`).
     pub deleted: u64,
+    /// Extra rows not deleted: the source, read again by key just before, has their key
+    /// (the transforms drop or change those rows), or their id maps to no source key.
+    #[serde(default)]
+    pub kept: u64,
     /// Rows the target refused, with its reason (the first `max_diffs_shown`).
     pub rejected: Vec<String>,
     /// How many rows the target refused.
@@ -161,10 +184,14 @@ fn list(out: &mut String, what: &str, keys: &[String], total: u64) {
 fn render_pass(out: &mut String, u: &UnitCheck) {
     let how = match u.method {
         Method::Checksum => format!(
-            "checksum, {} chunk(s), {} differing",
-            u.chunks, u.chunks_differing
+            "checksum, {} chunk(s), {} differing, narrowed to {} sub-range(s), {} row(s) read",
+            u.chunks, u.chunks_differing, u.sub_ranges, u.rows_read
         ),
         Method::Rows => "row by row".to_owned(),
+        Method::Multiset => format!(
+            "as multisets (no key), {} of {} bucket(s) differing",
+            u.chunks_differing, u.chunks
+        ),
     };
     let _ = writeln!(
         out,
@@ -192,9 +219,13 @@ fn render_pass(out: &mut String, u: &UnitCheck) {
     for d in &u.diffs {
         let _ = writeln!(out, "  different {}:", d.key);
         for f in &d.fields {
+            let note = f
+                .note
+                .as_deref()
+                .map_or(String::new(), |n| format!(" ({n})"));
             let _ = writeln!(
                 out,
-                "    {}: source {} / target {}",
+                "    {}: source {} / target {}{note}",
                 f.field,
                 show(&f.source),
                 show(&f.target)
@@ -219,6 +250,13 @@ pub fn render(report: &CheckReport) -> String {
                 "  repair: {} row(s) rewritten, {} deleted, {} refused",
                 r.rewritten, r.deleted, r.rejected_count
             );
+            if r.kept > 0 {
+                let _ = writeln!(
+                    out,
+                    "  {} extra row(s) not deleted: their key is in the source, or their id maps to no source key",
+                    r.kept
+                );
+            }
             for m in &r.rejected {
                 let _ = writeln!(out, "    refused: {m}");
             }

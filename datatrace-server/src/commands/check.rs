@@ -22,6 +22,7 @@ pub fn options(args: &CheckArgs) -> CheckOptions {
         recheck_delay: Duration::from_secs_f64(args.recheck_delay.clamp(0.0, 3600.0)),
         chunk_size: args.chunk_size.unwrap_or(defaults.chunk_size),
         parallelism: args.parallelism.unwrap_or(defaults.parallelism).max(1),
+        narrow_rows: args.narrow_rows.unwrap_or(defaults.narrow_rows),
         units: args.unit.clone(),
         ..defaults
     }

@@ -1,12 +1,12 @@
 //! `datatrace run JOB`: plans the job, runs it with progress, prints the summary, and stops
 //! gracefully on Ctrl-C (a second Ctrl-C quits at once).
 
-use datatrace_core::{progress_channel, CancellationToken, CheckpointStore, UnitState};
+use datatrace_core::{progress_channel, CancellationToken, UnitState};
 
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK};
 use crate::cli::RunArgs;
 use crate::job_file::JobFile;
-use crate::plan::plan;
+use crate::plan::{file_store, plan};
 use crate::ui::{self, summary, Printer, ProgressDisplay, UnitInfo};
 
 /// Runs the job file of `args`.
@@ -21,13 +21,22 @@ pub async fn run(args: &RunArgs, verbose: u8) -> u8 {
             return EXIT_INVALID;
         }
     };
-    let plan = match plan(&job).await {
+    let plan = match plan(&job, file_store(&job)).await {
         Ok(p) => p,
         Err(e) => {
             printer.line(&format!("error: {e}"));
             return EXIT_INVALID;
         }
     };
+    // What may be lossy without being refused, once at start (`validate` prints the same).
+    match job.source.warnings(job.ctx()).await {
+        Ok(lines) => {
+            for line in lines {
+                tracing::warn!("{}", job.scrub(&line));
+            }
+        }
+        Err(e) => tracing::warn!("could not check the job for lossy cases: {e}"),
+    }
     let store = plan.checkpoint_store();
     let mut infos = Vec::with_capacity(plan.units.len());
     for u in &plan.units {

@@ -1,6 +1,7 @@
 //! `datatrace validate JOB`: checks the job file and, unless `--offline`, everything a run
 //! would check first (servers reachable, tables and indices there, transforms valid for
-//! their schemas); prints what the job would do.
+//! their schemas), and for documents how many documents their shared rows reach (refusing a
+//! relation above its `max_fan_out`); prints what the job would do.
 
 use std::fmt::Write;
 
@@ -9,7 +10,7 @@ use datatrace_core::transforms::TransformSpec;
 use super::{EXIT_INVALID, EXIT_OK};
 use crate::cli::ValidateArgs;
 use crate::job_file::{JobFile, Settings};
-use crate::plan::plan;
+use crate::plan::{file_store, plan};
 use crate::ui::{self, human, Printer};
 
 /// Validates the job file of `args`.
@@ -26,8 +27,13 @@ pub async fn validate(args: &ValidateArgs, verbose: u8) -> u8 {
     if args.offline {
         out.push_str("units:        not discovered (--offline)\n");
     } else {
-        match plan(&job).await {
+        match plan(&job, file_store(&job)).await {
             Ok(plan) => {
+                if let Err(e) = crate::plan::predict::data_checks(&job, &plan).await {
+                    print!("{}", job.scrub(&out));
+                    eprintln!("error: {e}");
+                    return EXIT_INVALID;
+                }
                 let _ = writeln!(out, "units:        {}", plan.units.len());
                 for u in &plan.units {
                     let rows = u
@@ -38,6 +44,35 @@ pub async fn validate(args: &ValidateArgs, verbose: u8) -> u8 {
                         .as_ref()
                         .map_or(String::new(), |s| format!(", {} columns", s.len()));
                     let _ = writeln!(out, "  {} -> {}{rows}{cols}", u.name, u.target);
+                }
+                for line in job.source.validate(job.ctx()).await {
+                    let _ = writeln!(out, "{line}");
+                }
+                match job.source.warnings(job.ctx()).await {
+                    Ok(lines) => {
+                        for line in lines {
+                            let _ = writeln!(out, "warning:      {line}");
+                        }
+                    }
+                    Err(e) => {
+                        print!("{}", job.scrub(&out));
+                        eprintln!("error: {e}");
+                        return EXIT_INVALID;
+                    }
+                }
+                if let Some(extra) = &plan.extra {
+                    match extra.validate(job.ctx()).await {
+                        Ok(lines) => {
+                            for line in lines {
+                                let _ = writeln!(out, "{line}");
+                            }
+                        }
+                        Err(e) => {
+                            print!("{}", job.scrub(&out));
+                            eprintln!("error: {e}");
+                            return EXIT_INVALID;
+                        }
+                    }
                 }
             }
             Err(e) => {

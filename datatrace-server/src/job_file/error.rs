@@ -162,6 +162,31 @@ fn friendly_type(expected: &str) -> String {
     }
 }
 
+/// `string "x"`, `integer 5`, `a table`: what a value is, for messages.
+pub fn kind_of(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
+        Value::Number(n) => format!("integer `{n}`"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "a table".into(),
+    }
+}
+
+/// Adds `type` to an unknown-key message's list of allowed keys (for sections whose `type`
+/// was split off before their keys were read).
+pub fn with_type_key(mut e: JobFileError) -> JobFileError {
+    if let Some(list) = e.message.strip_prefix("unknown key, expected one of: ") {
+        e.message = format!("unknown key, expected one of: type, {list}");
+    } else if e.message == "unknown key, this section takes no keys" {
+        e.message = "unknown key, expected one of: type".into();
+    }
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

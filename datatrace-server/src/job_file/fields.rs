@@ -45,7 +45,16 @@ mod tests {
     fn finds_the_fields() {
         assert_eq!(
             struct_fields::<datatrace_mysql::ConnectionConfig>(),
-            ["url", "password", "max_connections", "connect_timeout_secs"]
+            [
+                "url",
+                "password",
+                "max_connections",
+                "connect_timeout_secs",
+                "ssl_mode",
+                "ssl_ca",
+                "ssl_cert",
+                "ssl_key"
+            ]
         );
         assert!(struct_fields::<datatrace_es::SinkConfig>().contains(&"create_index"));
         assert!(struct_fields::<String>().is_empty());

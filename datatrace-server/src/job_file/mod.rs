@@ -32,15 +32,12 @@
 //! names the file, the key path and what is expected:
 //! `job.toml: settings.batch_size: expected a non-negative integer, found string "x"`.
 
-pub mod builtin;
-pub mod endpoint;
 pub mod env;
 pub mod error;
-pub mod es;
 pub mod fields;
 pub mod format;
-pub mod mysql;
 pub mod naming;
+pub mod secrets;
 pub mod sections;
 pub mod settings;
 pub mod transforms;
@@ -51,11 +48,14 @@ use datatrace_core::transforms::TransformSpec;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use endpoint::{SourceSpec, TargetSpec};
+pub use crate::connectors::{SourceSpec, TargetSpec};
 pub use error::JobFileError;
 pub use settings::Settings;
 
+use crate::connectors::{registry, JobCtx};
 use error::{from_value, join, unknown_key_message};
+use secrets::{collect_secrets, scrub_text};
+use sections::take_type;
 
 /// The top-level keys.
 const TOP_KEYS: &[&str] = &[
@@ -69,11 +69,8 @@ const TOP_KEYS: &[&str] = &[
     "dead_letters",
 ];
 
-/// Key names whose values are secrets, wherever they are.
-const SECRET_KEYS: &[&str] = &["password", "api_key", "apikey", "secret", "token"];
-
 /// A parsed and checked job file.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct JobFile {
     /// The file as given (used in messages).
     pub file: String,
@@ -186,17 +183,20 @@ impl JobFile {
             None => None,
         };
         let source = match top.remove("source") {
-            Some(v) => endpoint::parse_source(file, v).map_err(scrub)?,
+            Some(v) => parse_source(file, v).map_err(scrub)?,
             None => return Err(JobFileError::new(file, "", "missing section [source]")),
         };
         let target = match top.remove("target") {
-            Some(v) => endpoint::parse_target(file, v).map_err(scrub)?,
+            Some(v) => parse_target(file, v).map_err(scrub)?,
             None => return Err(JobFileError::new(file, "", "missing section [target]")),
         };
         let transforms = match top.remove("transforms") {
             Some(v) => transforms::parse_transforms(file, v).map_err(scrub)?,
             None => Vec::new(),
         };
+        source
+            .check_job(file, &target, &transforms)
+            .map_err(scrub)?;
         let settings: Settings = match top.remove("settings") {
             Some(v) => from_value(file, "settings", v).map_err(scrub)?,
             None => Settings::default(),
@@ -240,6 +240,57 @@ impl JobFile {
     pub fn scrub(&self, text: &str) -> String {
         scrub_text(&self.secrets, text)
     }
+
+    /// What the job's connectors see of it.
+    pub fn ctx(&self) -> JobCtx<'_> {
+        JobCtx {
+            file: &self.file,
+            name: &self.name,
+            source: &self.source,
+            target: &self.target,
+            transforms: &self.transforms,
+            settings: &self.settings,
+            checkpoint_dir: &self.checkpoint_dir,
+            dead_letter_path: &self.dead_letter_path,
+            secrets: &self.secrets,
+        }
+    }
+}
+
+/// Parses `[source]`: the `type` key picks the connector, the other keys are its settings.
+fn parse_source(file: &str, value: Value) -> Result<SourceSpec, JobFileError> {
+    let at = "source";
+    let reg = registry();
+    let types = reg.source_types();
+    let (kind, rest) = take_type(file, at, value, &types)?;
+    match reg.find(&kind).filter(|c| c.reads()) {
+        Some(c) => c.parse_source(file, at, rest).map(SourceSpec),
+        None => Err(unknown_type(file, at, &kind, &types)),
+    }
+}
+
+/// Parses `[target]`.
+fn parse_target(file: &str, value: Value) -> Result<TargetSpec, JobFileError> {
+    let at = "target";
+    let reg = registry();
+    let types = reg.target_types();
+    let (kind, rest) = take_type(file, at, value, &types)?;
+    match reg.find(&kind).filter(|c| c.writes()) {
+        Some(c) => c.parse_target(file, at, rest).map(TargetSpec),
+        None => Err(unknown_type(file, at, &kind, &types)),
+    }
+}
+
+/// The error for a `type` no registered connector answers to.
+fn unknown_type(file: &str, at: &str, kind: &str, types: &[&str]) -> JobFileError {
+    JobFileError::new(
+        file,
+        &join(at, "type"),
+        format!(
+            "unknown type {kind:?}, expected one of: {}",
+            types.join(", ")
+        ),
+    )
 }
 
 /// Job names become directory names: letters, digits, `.`, `_`, `-`, not starting with `.`.
@@ -257,29 +308,4 @@ fn check_name(name: &str) -> Result<(), String> {
              checkpoint directory), found {name:?}"
         ))
     }
-}
-
-fn collect_secrets(v: &Value, secret: bool, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) if secret => out.push(s.clone()),
-        Value::Array(items) => items.iter().for_each(|i| collect_secrets(i, secret, out)),
-        Value::Object(map) => {
-            for (k, item) in map {
-                let k = k.to_ascii_lowercase();
-                let is_secret = secret || SECRET_KEYS.iter().any(|s| k.contains(s));
-                collect_secrets(item, is_secret, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn scrub_text(secrets: &[String], text: &str) -> String {
-    let mut out = text.to_owned();
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "***");
-        }
-    }
-    out
 }

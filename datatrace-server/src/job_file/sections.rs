@@ -5,7 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::endpoint::kind_of;
+use super::error::kind_of;
 use super::error::{from_value, join, unknown_key_message, JobFileError};
 use super::fields::struct_fields;
 
@@ -50,6 +50,11 @@ impl Group {
         self.map.insert(key.to_owned(), value);
     }
 
+    /// Whether the group got `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
     /// Whether the group got any key.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
@@ -58,12 +63,12 @@ impl Group {
 
 /// Distributes the keys of `map` (the section at `at`, without its `type`) over `groups`;
 /// a key no group takes is an error listing every allowed key.
-pub fn split(
+pub fn split<const N: usize>(
     file: &str,
     at: &str,
     map: Map<String, Value>,
-    mut groups: Vec<Group>,
-) -> Result<Vec<Group>, JobFileError> {
+    mut groups: [Group; N],
+) -> Result<[Group; N], JobFileError> {
     for (k, v) in map {
         match groups.iter_mut().find(|g| g.keys.contains(&k.as_str())) {
             Some(g) => {
@@ -134,4 +139,37 @@ pub fn string_list(
         }
     }
     Ok(list)
+}
+
+/// Splits off the `type` key of the table at `at` (`types` are named when it is missing).
+pub fn take_type(
+    file: &str,
+    at: &str,
+    value: Value,
+    types: &[&str],
+) -> Result<(String, Map<String, Value>), JobFileError> {
+    let mut map = match value {
+        Value::Object(m) => m,
+        other => {
+            return Err(JobFileError::new(
+                file,
+                at,
+                format!("expected a table, found {}", kind_of(&other)),
+            ))
+        }
+    };
+    let expected = types.join(", ");
+    match map.remove("type") {
+        None => Err(JobFileError::new(
+            file,
+            at,
+            format!("missing key \"type\" (one of: {expected})"),
+        )),
+        Some(Value::String(t)) => Ok((t, map)),
+        Some(other) => Err(JobFileError::new(
+            file,
+            &join(at, "type"),
+            format!("expected a string, found {}", kind_of(&other)),
+        )),
+    }
 }

@@ -22,9 +22,10 @@ pub struct Settings {
     pub channel_capacity: usize,
     /// Parts a source may split a unit into.
     pub max_parts: usize,
-    /// Parts of a unit read at the same time (readers per unit).
+    /// Parts of a unit read at the same time (readers per unit); 0: from the cores.
     pub read_parallelism: usize,
-    /// Sink workers per unit (writers per unit).
+    /// Sink workers per unit (writers per unit); 0: from the cores for snapshots and
+    /// partitioned streams, 1 for a change stream.
     pub sink_concurrency: usize,
     /// Send all changes of one key to the same worker, in order.
     pub partition_by_key: bool,
@@ -60,6 +61,9 @@ pub struct RetrySettings {
     pub initial_backoff: u64,
     /// Milliseconds, upper bound of a retry delay.
     pub max_backoff: u64,
+    /// Milliseconds a batch (or a table change) may keep retrying after its first failure;
+    /// 0 for no time limit (attempts alone then bound it).
+    pub max_elapsed: u64,
 }
 
 impl Default for RetrySettings {
@@ -69,6 +73,7 @@ impl Default for RetrySettings {
             max_attempts: r.max_attempts,
             initial_backoff: r.initial_backoff.as_millis() as u64,
             max_backoff: r.max_backoff.as_millis() as u64,
+            max_elapsed: r.max_elapsed.map_or(0, |d| d.as_millis() as u64),
         }
     }
 }
@@ -115,6 +120,8 @@ impl Settings {
                 max_attempts: self.retry.max_attempts,
                 initial_backoff: Duration::from_millis(self.retry.initial_backoff),
                 max_backoff: Duration::from_millis(self.retry.max_backoff),
+                max_elapsed: (self.retry.max_elapsed > 0)
+                    .then(|| Duration::from_millis(self.retry.max_elapsed)),
             },
             error_policy: self.error_policy,
             checkpoint_interval: Duration::from_millis(self.checkpoint_interval),
@@ -126,6 +133,40 @@ impl Settings {
     pub fn check(&self) -> Result<(), (String, String)> {
         if self.concurrency == 0 {
             return Err(("concurrency".into(), "must be at least 1".into()));
+        }
+        // Every number has a sane upper bound, so no setting can ask for absurd amounts of
+        // tasks, memory or time.
+        const HOUR_MS: u64 = 3_600_000;
+        let bounded: [(&str, u64, u64); 8] = [
+            ("concurrency", self.concurrency as u64, 1024),
+            ("linger", self.linger, HOUR_MS),
+            (
+                "checkpoint_interval",
+                self.checkpoint_interval,
+                24 * HOUR_MS,
+            ),
+            ("progress_interval", self.progress_interval, HOUR_MS),
+            (
+                "max_batch_bytes",
+                self.max_batch_bytes.unwrap_or(0) as u64,
+                1 << 30,
+            ),
+            (
+                "retry.initial_backoff",
+                self.retry.initial_backoff,
+                24 * HOUR_MS,
+            ),
+            ("retry.max_backoff", self.retry.max_backoff, 24 * HOUR_MS),
+            (
+                "retry.max_elapsed",
+                self.retry.max_elapsed,
+                30 * 24 * HOUR_MS,
+            ),
+        ];
+        for (key, v, max) in bounded {
+            if v > max {
+                return Err((key.into(), format!("must be at most {max}")));
+            }
         }
         self.pipeline_config().validate().map_err(|e| {
             let text = e.to_string();

@@ -3,10 +3,10 @@
 //! (`transforms[1].fields: expected an array, found string "a"`).
 
 use datatrace_core::transforms::TransformSpec;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::endpoint::kind_of;
-use super::error::{from_value, join, JobFileError};
+use super::error::{from_value, join, kind_of, with_type_key, JobFileError};
+use super::sections::take_type;
 
 /// The transform types.
 pub const TRANSFORM_TYPES: &[&str] = &[
@@ -36,41 +36,9 @@ pub fn parse_transforms(file: &str, value: Value) -> Result<Vec<TransformSpec>, 
 }
 
 fn parse_one(file: &str, at: &str, item: Value) -> Result<TransformSpec, JobFileError> {
-    let mut map: Map<String, Value> = match item {
-        Value::Object(m) => m,
-        other => {
-            return Err(JobFileError::new(
-                file,
-                at,
-                format!("expected a table, found {}", kind_of(&other)),
-            ))
-        }
-    };
-    let expected = TRANSFORM_TYPES.join(", ");
-    let kind = match map.remove("type") {
-        Some(Value::String(t)) => t,
-        Some(other) => {
-            return Err(JobFileError::new(
-                file,
-                &join(at, "type"),
-                format!("expected a string, found {}", kind_of(&other)),
-            ))
-        }
-        None => {
-            return Err(JobFileError::new(
-                file,
-                at,
-                format!("missing key \"type\" (one of: {expected})"),
-            ))
-        }
-    };
+    let (kind, map) = take_type(file, at, item, TRANSFORM_TYPES)?;
     let rest = Value::Object(map);
-    let add_type = |mut e: JobFileError| {
-        if let Some(list) = e.message.strip_prefix("unknown key, expected one of: ") {
-            e.message = format!("unknown key, expected one of: type, {list}");
-        }
-        e
-    };
+    let add_type = with_type_key;
     let spec = match kind.as_str() {
         "rename" => TransformSpec::Rename(from_value(file, at, rest).map_err(add_type)?),
         "keep" => TransformSpec::Keep(from_value(file, at, rest).map_err(add_type)?),
@@ -84,7 +52,10 @@ fn parse_one(file: &str, at: &str, item: Value) -> Result<TransformSpec, JobFile
             return Err(JobFileError::new(
                 file,
                 &join(at, "type"),
-                format!("unknown transform {other:?}, expected one of: {expected}"),
+                format!(
+                    "unknown transform {other:?}, expected one of: {}",
+                    TRANSFORM_TYPES.join(", ")
+                ),
             ))
         }
     };

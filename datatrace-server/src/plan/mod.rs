@@ -1,6 +1,7 @@
-//! From a [`JobFile`] to a runnable core [`Job`]: connects to the source and target,
-//! discovers the units (one per table or index), checks the transforms against each unit's
-//! schema, and builds the sources and sinks.
+//! From a [`JobFile`] to a runnable core [`Job`]: the source's connector discovers the units
+//! (one per table or index), the target's connector gives each its sink, and the transforms
+//! are checked against each unit's schema. No connector is named here: everything goes
+//! through [`crate::connectors`].
 //!
 //! Every error is a [`JobFileError`] naming the file and the key whose value is at fault (the
 //! server's URL, the table pattern, the transform), so `validate` and `run` report problems
@@ -9,39 +10,20 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use datatrace_core::testing::{DiscardSink, GeneratorSource};
 use datatrace_core::transforms::build_specs;
 use datatrace_core::{
-    FileCheckpointStore, FileDeadLetterQueue, Job, PipelineConfig, Record, SchemaRef, Sink, Source,
-    Transform, UnitSpec,
+    CheckpointStore, FileCheckpointStore, FileDeadLetterQueue, Job, PipelineConfig, Record,
+    SchemaRef, Sink, Transform, UnitSpec,
 };
 
-use crate::job_file::{JobFile, JobFileError, SourceSpec, TargetSpec};
+use crate::connectors::{JobExtra, JobPlan, SourceUnits};
+use crate::job_file::{JobFile, JobFileError};
 
-pub mod es;
-pub mod mysql;
+pub mod predict;
+pub mod unit;
 pub mod unit_sink;
 
-use es::EsTarget;
-use mysql::MySqlTarget;
-
-/// One unit of a planned job.
-pub struct PlannedUnit {
-    /// The unit's name (checkpoints are keyed by it): the table or index.
-    pub name: String,
-    /// What it is written to (table or index name), for people.
-    pub target: String,
-    /// Its reader.
-    pub source: Arc<dyn Source>,
-    /// Its writer.
-    pub sink: Arc<dyn Sink>,
-    /// The source's schema, when known before reading.
-    pub schema: Option<SchemaRef>,
-    /// Transforms of this unit only, run before the job's (the generator's naming).
-    pub own_transforms: Vec<Arc<dyn Transform>>,
-    /// How many records the source expects, when it can tell.
-    pub estimated_rows: Option<u64>,
-}
+pub use unit::PlannedUnit;
 
 /// A job ready to run: its units and settings.
 pub struct Plan {
@@ -59,12 +41,19 @@ pub struct Plan {
     pub checkpoint_dir: PathBuf,
     /// Where dead letters go.
     pub dead_letter_path: PathBuf,
+    /// How `check` and `validate` examine a job its source planned whole (denormalized
+    /// documents); `None` for one unit per table or index.
+    pub extra: Option<Arc<dyn JobExtra>>,
+    /// The job's checkpoint store: the one the job was planned with (a `snapshot+cdc`
+    /// source's handoff keeps its start there), or one the target keeps itself (a fenced
+    /// Kafka writer: in Kafka, committed with the events).
+    pub checkpoints: Arc<dyn CheckpointStore>,
 }
 
 impl Plan {
     /// The checkpoint store of this job.
-    pub fn checkpoint_store(&self) -> Arc<FileCheckpointStore> {
-        Arc::new(FileCheckpointStore::new(&self.checkpoint_dir))
+    pub fn checkpoint_store(&self) -> Arc<dyn CheckpointStore> {
+        self.checkpoints.clone()
     }
 
     /// The dead-letter queue of this job.
@@ -72,7 +61,7 @@ impl Plan {
         Arc::new(FileDeadLetterQueue::new(&self.dead_letter_path))
     }
 
-    /// The core job: every unit with the shared transforms, the file checkpoint store and
+    /// The core job: every unit with the shared transforms, the job's checkpoint store and
     /// the dead-letter file. Add progress and a cancel token before running it.
     pub fn into_job(self) -> Job {
         let mut job = Job::new(self.name.clone())
@@ -90,17 +79,46 @@ impl Plan {
     }
 }
 
-/// Plans `job`: discovers its units and checks everything that can be checked before a
-/// run (servers reachable, tables and indices present, transforms valid for each schema,
-/// targets present or creatable).
-pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
+/// The checkpoint store of a job run from the command line: JSON files under the job
+/// file's `[checkpoints] dir`.
+pub fn file_store(job: &JobFile) -> Arc<dyn CheckpointStore> {
+    Arc::new(FileCheckpointStore::new(&job.checkpoint_dir))
+}
+
+/// Plans `job` to run with checkpoints in `store`: discovers its units and checks
+/// everything that can be checked before a run (servers reachable, tables and indices
+/// present, transforms valid for each schema, targets present or creatable).
+pub async fn plan(job: &JobFile, store: Arc<dyn CheckpointStore>) -> Result<Plan, JobFileError> {
+    let ctx = job.ctx();
+    if let Some(whole) = job.source.plan_job(ctx, &store).await {
+        return Ok(planned_whole(job, whole?, store));
+    }
     let file = job.file.as_str();
-    let (sources, source_endpoint, snapshot_stamp) = discover_sources(job).await?;
-    let target = Target::connect(job).await?;
+    // A target that keeps the checkpoints (a fenced Kafka writer) is connected first: the
+    // source's units keep state in its store too (the snapshot+cdc handoff's start).
+    let early = if job.target.keeps_checkpoints() {
+        Some(job.target.connect(ctx).await?)
+    } else {
+        None
+    };
+    let store = early
+        .as_ref()
+        .and_then(|t| t.checkpoint_store())
+        .unwrap_or(store);
+    let SourceUnits {
+        units: found,
+        endpoint,
+    } = job.source.discover(ctx, &store).await?;
+    let target = match early {
+        Some(t) => t,
+        None => job.target.connect(ctx).await?,
+    };
     let transforms =
         build_specs(&job.transforms).map_err(|e| JobFileError::new(file, "transforms", e))?;
-    let mut units = Vec::with_capacity(sources.len());
-    for (name, source) in sources {
+    let mut units = Vec::with_capacity(found.len());
+    for found in found {
+        let name = found.name;
+        let source = found.source;
         let schema = source
             .schema()
             .await
@@ -109,16 +127,10 @@ pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
             Some(s) if !job.transforms.is_empty() => Some(check_transforms(job, &name, s)?),
             _ => None,
         };
-        let mut own_transforms: Vec<Arc<dyn Transform>> = Vec::new();
-        if let Some(stamp) = snapshot_stamp
-            .as_ref()
-            .filter(|_| name != mysql::STREAM_UNIT)
-        {
-            own_transforms.push(stamp.clone());
-        }
+        let mut own_transforms = found.own_transforms;
         let mut schema = schema;
-        if let (SourceSpec::Generator(_), Some(s)) = (&job.source, &schema) {
-            // Generated rows all have the schema `generated`: name them after their unit so
+        if let (true, Some(s)) = (found.own_target, &schema) {
+            // Units that share one schema (generated rows): named after their unit, so
             // that each unit gets its own table or index.
             let out = transformed.as_ref().unwrap_or(s);
             transformed = Some(Arc::new(out.renamed(None, name.clone())));
@@ -130,11 +142,11 @@ pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
             }));
         }
         let estimated_rows = source.estimate_rows().await;
-        let same = source_endpoint
+        let same = endpoint
             .as_deref()
             .and_then(|ep| name.split_once('.').map(|(db, t)| (ep, db, t)));
         let (sink, target_name) = target
-            .sink_for(job, &name, schema.as_ref(), transformed, same)
+            .sink_for(ctx, &name, schema.as_ref(), transformed, same)
             .await?;
         units.push(PlannedUnit {
             name,
@@ -146,96 +158,48 @@ pub async fn plan(job: &JobFile) -> Result<Plan, JobFileError> {
             estimated_rows,
         });
     }
+    let mut config = job.settings.pipeline_config();
+    // Change streams keep the order of each key's changes across sink workers.
+    if job.source.streams() {
+        config.partition_by_key = true;
+    }
+    target.adjust_config(&mut config);
     Ok(Plan {
         name: job.name.clone(),
         units,
         transforms,
         concurrency: job.settings.concurrency,
-        config: {
-            let mut c = job.settings.pipeline_config();
-            // Change streams keep the order of each key's changes across sink workers.
-            if matches!(&job.source, SourceSpec::MySql(m) if m.mode.streams()) {
-                c.partition_by_key = true;
-            }
-            c
-        },
+        config,
         checkpoint_dir: job.checkpoint_dir.clone(),
         dead_letter_path: job.dead_letter_path.clone(),
+        extra: None,
+        checkpoints: store,
     })
+}
+
+/// A plan from a job its source planned whole.
+fn planned_whole(job: &JobFile, whole: JobPlan, store: Arc<dyn CheckpointStore>) -> Plan {
+    let mut config = job.settings.pipeline_config();
+    if whole.streams {
+        config.partition_by_key = true;
+    }
+    Plan {
+        name: job.name.clone(),
+        units: whole.units,
+        transforms: Vec::new(),
+        concurrency: job.settings.concurrency,
+        config,
+        checkpoint_dir: job.checkpoint_dir.clone(),
+        dead_letter_path: job.dead_letter_path.clone(),
+        extra: Some(whole.extra),
+        checkpoints: store,
+    }
 }
 
 /// The target's sink on its own (for `dlq replay`): records go where their table or index
 /// name routes them.
 pub async fn target_sink(job: &JobFile) -> Result<Arc<dyn Sink>, JobFileError> {
-    Ok(match Target::connect(job).await? {
-        Target::MySql(t) => t.replay_sink(),
-        Target::Es(t) => t.replay_sink(),
-        Target::Discard => Arc::new(DiscardSink::new()),
-    })
-}
-
-type Discovered = (
-    Vec<(String, Arc<dyn Source>)>,
-    Option<String>,
-    Option<Arc<dyn Transform>>,
-);
-
-/// The units of the source, by name, the MySQL source's `host:port` (to refuse copying
-/// a table onto itself), and a transform for the table units of `snapshot+cdc` jobs.
-async fn discover_sources(job: &JobFile) -> Result<Discovered, JobFileError> {
-    match &job.source {
-        SourceSpec::MySql(spec) => {
-            let (conn, units) = mysql::discover(job, spec).await?;
-            let (units, stamp) = mysql::with_stream(job, spec, &conn, units).await?;
-            Ok((units, Some(conn.endpoint().to_owned()), stamp))
-        }
-        SourceSpec::Elasticsearch(spec) => Ok((es::discover(job, spec).await?, None, None)),
-        SourceSpec::Generator(g) => Ok((
-            g.units
-                .iter()
-                .map(|u| {
-                    let s: Arc<dyn Source> =
-                        Arc::new(GeneratorSource::new(g.rows, g.columns, g.width));
-                    (u.clone(), s)
-                })
-                .collect(),
-            None,
-            None,
-        )),
-    }
-}
-
-/// A connected target.
-enum Target {
-    MySql(MySqlTarget),
-    Es(EsTarget),
-    Discard,
-}
-
-impl Target {
-    async fn connect(job: &JobFile) -> Result<Target, JobFileError> {
-        Ok(match &job.target {
-            TargetSpec::MySql(spec) => Target::MySql(MySqlTarget::connect(job, spec).await?),
-            TargetSpec::Elasticsearch(spec) => Target::Es(EsTarget::connect(job, spec).await?),
-            TargetSpec::Discard(_) => Target::Discard,
-        })
-    }
-
-    /// The sink and the target's name for a unit.
-    async fn sink_for(
-        &self,
-        job: &JobFile,
-        unit: &str,
-        schema: Option<&SchemaRef>,
-        transformed: Option<SchemaRef>,
-        source: Option<(&str, &str, &str)>,
-    ) -> Result<(Arc<dyn Sink>, String), JobFileError> {
-        match self {
-            Target::MySql(t) => t.sink_for(job, schema, transformed, source).await,
-            Target::Es(t) => t.sink_for(job, schema, transformed).await,
-            Target::Discard => Ok((Arc::new(DiscardSink::new()), format!("{unit} (discarded)"))),
-        }
-    }
+    Ok(job.target.connect(job.ctx()).await?.replay_sink())
 }
 
 /// Checks the transform chain against a unit's schema; returns the schema records will

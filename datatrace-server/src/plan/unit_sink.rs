@@ -33,6 +33,19 @@ impl UnitSink {
         }
     }
 
+    /// The context the wrapped sink sees: this unit's schema, named by the pattern.
+    fn unit_context(&self, ctx: &PrepareContext) -> PrepareContext {
+        let mut ctx = ctx.clone();
+        if self.schema.is_some() {
+            ctx.schema = self.schema.clone();
+        }
+        if let (Some(p), Some(s)) = (&self.pattern, &ctx.schema) {
+            let name = p.render(s.name(), s.namespace());
+            ctx.schema = Some(Arc::new(s.renamed(None, name)));
+        }
+        ctx
+    }
+
     /// Whether wrapping changes anything.
     pub fn is_needed(&self) -> bool {
         self.schema.is_some() || self.pattern.is_some()
@@ -42,15 +55,7 @@ impl UnitSink {
 #[async_trait]
 impl Sink for UnitSink {
     async fn prepare(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
-        let mut ctx = ctx.clone();
-        if self.schema.is_some() {
-            ctx.schema = self.schema.clone();
-        }
-        if let (Some(p), Some(s)) = (&self.pattern, &ctx.schema) {
-            let name = p.render(s.name(), s.namespace());
-            ctx.schema = Some(Arc::new(s.renamed(None, name)));
-        }
-        self.inner.prepare(&ctx).await
+        self.inner.prepare(&self.unit_context(ctx)).await
     }
 
     async fn write(&self, batch: &Batch) -> Result<Vec<Outcome>, SinkError> {
@@ -96,5 +101,9 @@ impl Sink for UnitSink {
 
     async fn finish(&self) -> Result<(), SinkError> {
         self.inner.finish().await
+    }
+
+    async fn finish_unit(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
+        self.inner.finish_unit(&self.unit_context(ctx)).await
     }
 }

@@ -1,22 +1,17 @@
 //! The REST handlers: data sources, tasks, their actions, units, logs and the SSE stream.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
-use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::datasources::{self, DataSourceInput, DataSourceView};
-use super::http::{ApiError, Body};
+use super::http::{ApiError, Body, Id, QueryParams};
 use super::live::{Live, Overall, UnitLive};
 use super::manager::StartKind;
-use super::store::{LogRow, TaskRow};
+use super::store::{LogFilter, LogRow, TaskRow};
 use super::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -25,13 +20,22 @@ fn scrubber(app: &AppState) -> impl Fn(&str) -> String + '_ {
     move |s: &str| app.scrub(s)
 }
 
+// ---- connectors ----
+
+/// `GET /api/connectors`: how each registered connector is offered (data source or inline,
+/// URL schemes, fields, the keys naming units and targets, streaming modes).
+pub async fn list_connectors() -> Json<Vec<crate::connectors::OfferedConnector>> {
+    Json(crate::connectors::registry().offered())
+}
+
 // ---- data sources ----
 
 /// `GET /api/datasources`
 pub async fn list_datasources(State(app): State<AppState>) -> ApiResult<Json<Vec<DataSourceView>>> {
     Ok(Json(
         app.store()
-            .datasources()?
+            .datasources()
+            .await?
             .iter()
             .map(DataSourceView::from)
             .collect(),
@@ -44,11 +48,12 @@ pub async fn create_datasource(
     Body(input): Body<DataSourceInput>,
 ) -> ApiResult<impl IntoResponse> {
     let row = datasources::to_row(input, None, &app.key)?;
-    let id = app.store().save_datasource(&row)?;
-    app.remember_secrets()?;
+    let id = app.store().save_datasource(&row).await?;
+    app.remember_secrets().await?;
     let row = app
         .store()
-        .datasource(id)?
+        .datasource(id)
+        .await?
         .ok_or_else(|| ApiError::not_found("data source"))?;
     Ok((StatusCode::CREATED, Json(DataSourceView::from(&row))))
 }
@@ -56,11 +61,12 @@ pub async fn create_datasource(
 /// `GET /api/datasources/{id}`
 pub async fn get_datasource(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<Json<DataSourceView>> {
     let row = app
         .store()
-        .datasource(id)?
+        .datasource(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("data source {id}")))?;
     Ok(Json(DataSourceView::from(&row)))
 }
@@ -68,36 +74,42 @@ pub async fn get_datasource(
 /// `PUT /api/datasources/{id}`
 pub async fn update_datasource(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Body(input): Body<DataSourceInput>,
 ) -> ApiResult<Json<DataSourceView>> {
     let old = app
         .store()
-        .datasource(id)?
+        .datasource(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("data source {id}")))?;
+    let busy = app.manager.running_users_of(id).await?;
+    if !busy.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "data source {id} is in use by running task(s) {}; stop them before changing it",
+            busy.join(", ")
+        )));
+    }
     let row = datasources::to_row(input, Some(&old), &app.key)?;
-    app.store().save_datasource(&row)?;
-    app.remember_secrets()?;
+    app.store().save_datasource(&row).await?;
+    app.remember_secrets().await?;
     let row = app
         .store()
-        .datasource(id)?
+        .datasource(id)
+        .await?
         .ok_or_else(|| ApiError::not_found("data source"))?;
     Ok(Json(DataSourceView::from(&row)))
 }
 
 /// `DELETE /api/datasources/{id}`
-pub async fn delete_datasource(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
-    let users = app.store().tasks_using(id)?;
+pub async fn delete_datasource(State(app): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
+    let users = app.store().tasks_using(id).await?;
     if !users.is_empty() {
         return Err(ApiError::conflict(format!(
             "data source {id} is used by task(s) {}; delete or change them first",
             users.join(", ")
         )));
     }
-    if app.store().delete_datasource(id)? {
+    if app.store().delete_datasource(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("data source {id}")))
@@ -107,11 +119,12 @@ pub async fn delete_datasource(
 /// `POST /api/datasources/{id}/test`
 pub async fn test_datasource(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<Json<datasources::TestResult>> {
     let row = app
         .store()
-        .datasource(id)?
+        .datasource(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("data source {id}")))?;
     let scrub = scrubber(&app);
     Ok(Json(datasources::test(&row, &app.key, &scrub).await?))
@@ -120,11 +133,12 @@ pub async fn test_datasource(
 /// `GET /api/datasources/{id}/units`: tables or indices, for the task wizard.
 pub async fn datasource_units(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<Json<Vec<String>>> {
     let row = app
         .store()
-        .datasource(id)?
+        .datasource(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("data source {id}")))?;
     let scrub = scrubber(&app);
     Ok(Json(datasources::list_units(&row, &app.key, &scrub).await?))
@@ -157,8 +171,8 @@ pub struct TaskView {
     pub finished_at: Option<String>,
 }
 
-fn task_view(app: &AppState, t: TaskRow) -> ApiResult<TaskView> {
-    let hub = app.manager.hub(t.id)?;
+async fn task_view(app: &AppState, t: TaskRow) -> ApiResult<TaskView> {
+    let hub = app.manager.hub(t.id).await?;
     let (status, error, overall) =
         hub.with(|l: &mut Live| (l.status.clone(), l.error.clone(), l.overall()));
     Ok(TaskView {
@@ -177,13 +191,11 @@ fn task_view(app: &AppState, t: TaskRow) -> ApiResult<TaskView> {
 
 /// `GET /api/tasks`
 pub async fn list_tasks(State(app): State<AppState>) -> ApiResult<Json<Vec<TaskView>>> {
-    let tasks = app.store().tasks()?;
-    Ok(Json(
-        tasks
-            .into_iter()
-            .map(|t| task_view(&app, t))
-            .collect::<ApiResult<_>>()?,
-    ))
+    let mut views = Vec::new();
+    for t in app.store().tasks().await? {
+        views.push(task_view(&app, t).await?);
+    }
+    Ok(Json(views))
 }
 
 /// `POST /api/tasks`
@@ -191,58 +203,60 @@ pub async fn create_task(
     State(app): State<AppState>,
     Body(config): Body<Value>,
 ) -> ApiResult<impl IntoResponse> {
-    let (input, _) = app.manager.build(0, &config)?;
-    let id = app.store().save_task(0, input.name.trim(), &config)?;
+    let (input, _) = app.manager.build(0, &config).await?;
+    let id = app.store().save_task(0, input.name.trim(), &config).await?;
     let t = app
         .store()
-        .task(id)?
+        .task(id)
+        .await?
         .ok_or_else(|| ApiError::not_found("task"))?;
-    app.manager.log(Some(id), "system", "info", None, "created");
-    Ok((StatusCode::CREATED, Json(task_view(&app, t)?)))
+    app.manager
+        .log(Some(id), "system", "info", None, "created")
+        .await;
+    Ok((StatusCode::CREATED, Json(task_view(&app, t).await?)))
 }
 
 /// `GET /api/tasks/{id}`
-pub async fn get_task(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<TaskView>> {
+pub async fn get_task(State(app): State<AppState>, Id(id): Id) -> ApiResult<Json<TaskView>> {
     let t = app
         .store()
-        .task(id)?
+        .task(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("task {id}")))?;
-    Ok(Json(task_view(&app, t)?))
+    Ok(Json(task_view(&app, t).await?))
 }
 
 /// `PUT /api/tasks/{id}`
 pub async fn update_task(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Body(config): Body<Value>,
 ) -> ApiResult<Json<TaskView>> {
     app.store()
-        .task(id)?
+        .task(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("task {id}")))?;
     if app.manager.is_running(id) {
         return Err(ApiError::conflict("stop the task before changing it"));
     }
-    let (input, _) = app.manager.build(id, &config)?;
-    app.store().save_task(id, input.name.trim(), &config)?;
+    let (input, _) = app.manager.build(id, &config).await?;
+    app.store()
+        .save_task(id, input.name.trim(), &config)
+        .await?;
     let t = app
         .store()
-        .task(id)?
+        .task(id)
+        .await?
         .ok_or_else(|| ApiError::not_found("task"))?;
-    Ok(Json(task_view(&app, t)?))
+    Ok(Json(task_view(&app, t).await?))
 }
 
 /// `DELETE /api/tasks/{id}`
-pub async fn delete_task(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
+pub async fn delete_task(State(app): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
     if app.manager.is_running(id) {
         return Err(ApiError::conflict("stop the task before deleting it"));
     }
-    if app.store().delete_task(id)? {
+    if app.store().delete_task(id).await? {
         app.manager.forget(id);
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -256,51 +270,39 @@ async fn start_kind(
     kind: StartKind,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     app.manager.start(id, kind).await?;
+    // Started by hand: earlier crashes are not held against it.
+    app.manager.clear_crash_guard(id).await;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "started" }))))
 }
 
 /// `POST /api/tasks/{id}/start`: copies every unit afresh.
-pub async fn start_task(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn start_task(State(app): State<AppState>, Id(id): Id) -> ApiResult<impl IntoResponse> {
     start_kind(&app, id, StartKind::Fresh).await
 }
 
 /// `POST /api/tasks/{id}/resume`: continues from the checkpoints.
-pub async fn resume_task(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn resume_task(State(app): State<AppState>, Id(id): Id) -> ApiResult<impl IntoResponse> {
     start_kind(&app, id, StartKind::Resume).await
 }
 
 /// `POST /api/tasks/{id}/retry`: runs the failed units again from their checkpoints.
-pub async fn retry_task(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn retry_task(State(app): State<AppState>, Id(id): Id) -> ApiResult<impl IntoResponse> {
     start_kind(&app, id, StartKind::Retry).await
 }
 
 /// `POST /api/tasks/{id}/stop`
-pub async fn stop_task(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn stop_task(State(app): State<AppState>, Id(id): Id) -> ApiResult<impl IntoResponse> {
     app.store()
-        .task(id)?
+        .task(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("task {id}")))?;
-    app.manager.stop(id)?;
+    app.manager.stop(id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "stopping" }))))
 }
 
 /// `GET /api/tasks/{id}/units`
-pub async fn task_units(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Vec<UnitLive>>> {
-    let hub = app.manager.hub(id)?;
+pub async fn task_units(State(app): State<AppState>, Id(id): Id) -> ApiResult<Json<Vec<UnitLive>>> {
+    let hub = app.manager.hub(id).await?;
     Ok(Json(hub.with(|l| l.units.values().cloned().collect())))
 }
 
@@ -314,6 +316,12 @@ pub struct LogQuery {
     /// Only lines with a smaller id (the next page).
     #[serde(default)]
     pub before: Option<i64>,
+    /// Only lines with a larger id (what came since), oldest first.
+    #[serde(default)]
+    pub after: Option<i64>,
+    /// Only lines containing this text (case-insensitive).
+    #[serde(default)]
+    pub q: Option<String>,
     /// At most this many (default 100, at most 1000).
     #[serde(default)]
     pub limit: Option<u32>,
@@ -328,7 +336,7 @@ pub struct LogPage {
     pub next_before: Option<i64>,
 }
 
-fn logs(app: &AppState, task: Option<i64>, q: LogQuery) -> ApiResult<Json<LogPage>> {
+async fn logs(app: &AppState, task: Option<i64>, q: LogQuery) -> ApiResult<Json<LogPage>> {
     let category = match q.category.as_deref() {
         None | Some("realtime") | Some("all") | Some("") => None,
         Some(c @ ("error" | "system" | "progress")) => Some(c),
@@ -340,148 +348,56 @@ fn logs(app: &AppState, task: Option<i64>, q: LogQuery) -> ApiResult<Json<LogPag
         }
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let lines = app.store().logs(task, category, q.before, limit)?;
-    let next_before = (lines.len() as u32 == limit)
+    let filter = LogFilter {
+        category: category.map(str::to_owned),
+        before: q.before,
+        after: q.after,
+        search: q.q.map(|s| s.chars().take(200).collect()),
+        limit,
+    };
+    let lines = app.store().logs(task, &filter).await?;
+    let next_before = (lines.len() as u32 == limit && q.after.is_none())
         .then(|| lines.last().map(|l| l.id))
         .flatten();
     Ok(Json(LogPage { lines, next_before }))
 }
 
-fn query<T: serde::de::DeserializeOwned>(raw: Option<String>) -> ApiResult<T> {
-    let raw = raw.unwrap_or_default();
-    serde_urlencoded_lite(&raw)
-}
-
-/// Parses a query string into `T` (numbers from text), naming the wrong parameter.
-fn serde_urlencoded_lite<T: serde::de::DeserializeOwned>(raw: &str) -> ApiResult<T> {
-    let mut m = serde_json::Map::new();
-    for kv in raw.split('&').filter(|s| !s.is_empty()) {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        let v = match v.parse::<i64>() {
-            Ok(n) => json!(n),
-            Err(_) => json!(v),
-        };
-        m.insert(k.to_owned(), v);
-    }
-    super::http::parse_json(Value::Object(m).to_string().as_bytes())
-}
-
 /// `GET /api/tasks/{id}/logs?category=&before=&limit=`
 pub async fn task_logs(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
-    RawQuery(raw): RawQuery,
+    Id(id): Id,
+    QueryParams(q): QueryParams<LogQuery>,
 ) -> ApiResult<Json<LogPage>> {
     app.store()
-        .task(id)?
+        .task(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("task {id}")))?;
-    logs(&app, Some(id), query(raw)?)
+    logs(&app, Some(id), q).await
 }
 
 /// `GET /api/logs?category=&before=&limit=`: the server's own lines.
 pub async fn server_logs(
     State(app): State<AppState>,
-    RawQuery(raw): RawQuery,
+    QueryParams(q): QueryParams<LogQuery>,
 ) -> ApiResult<Json<LogPage>> {
-    logs(&app, None, query(raw)?)
-}
-
-/// `GET /api/tasks/{id}/events`: SSE: a `snapshot`, then `progress` (at most one per
-/// 250 ms), `unit`, `status` and `log` events.
-pub async fn task_events(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let hub = app.manager.hub(id)?;
-    let (first, mut rx) = hub.subscribe();
-    let closing = app.manager.closing();
-    let stream = async_stream(first, move |tx| async move {
-        loop {
-            let next = tokio::select! {
-                m = rx.recv() => m,
-                _ = closing.cancelled() => break,
-            };
-            match next {
-                Ok(msg) => {
-                    if tx.send(event(&msg)).await.is_err() {
-                        break;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    let (snap, _) = hub.subscribe();
-                    if tx.send(event(&snap)).await.is_err() {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
-}
-
-fn event(msg: &super::live::Msg) -> Event {
-    Event::default()
-        .event(msg.name())
-        .data(serde_json::to_string(msg).unwrap_or_default())
-}
-
-/// A stream fed by a spawned producer through a small channel.
-fn async_stream<F, Fut>(
-    first: super::live::Msg,
-    produce: F,
-) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let first = event(&first);
-    let _ = tx.try_send(first);
-    tokio::spawn(produce(tx));
-    futures::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-    )
+    logs(&app, None, q).await
 }
 
 /// `POST /api/tasks/{id}/verify`: compares the target with the source (`datatrace check`,
-/// without repair) and returns the report.
+/// without repair) and returns the report; the check is recorded in the run history (its
+/// figure is the task's drift, see `GET /api/tasks/{id}/drift`).
 pub async fn verify_task(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<Json<crate::check::CheckReport>> {
+    use super::manager::Trigger;
+    use super::schedules::checks::{self, CheckHow};
     let t = app
         .store()
-        .task(id)?
+        .task(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("task {id}")))?;
-    if app.manager.is_running(id) {
-        return Err(ApiError::conflict(
-            "the task is running; verify it when it has stopped or finished",
-        ));
-    }
-    let (_, job) = app.manager.build(id, &t.config)?;
-    let opts = crate::check::CheckOptions::default();
-    let report = crate::check::check_job(&job, &opts).await.map_err(|e| {
-        let message = app.scrub(&job.scrub(&e.to_string()));
-        match e {
-            crate::check::CheckError::Unit { .. } => ApiError {
-                status: StatusCode::BAD_GATEWAY,
-                message,
-                field: None,
-            },
-            _ => ApiError::bad("", message),
-        }
-    })?;
-    let summary = if report.equal {
-        "verified: the target equals the source".to_owned()
-    } else {
-        let (m, x, d) = report.units.iter().fold((0, 0, 0), |a, u| {
-            (a.0 + u.missing, a.1 + u.extra, a.2 + u.different)
-        });
-        format!("verified: differences found ({m} missing, {x} extra, {d} different)")
-    };
-    let level = if report.equal { "info" } else { "warn" };
-    app.manager.log(Some(id), "system", level, None, &summary);
+    let begun = checks::begin(&app.manager, id, CheckHow::VERIFY, Trigger::MANUAL).await?;
+    let report = checks::finish(&app.manager, &t, CheckHow::VERIFY, begun).await?;
     Ok(Json(report))
 }

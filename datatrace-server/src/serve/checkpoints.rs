@@ -1,27 +1,40 @@
 //! [`DbCheckpointStore`]: unit checkpoints kept in the metadata store with their task, so a
-//! restarted server resumes running tasks where their last checkpoints stand; and
-//! [`MirroredCheckpointStore`] for change-stream tasks.
+//! restarted server resumes running tasks where their last checkpoints stand (a
+//! `snapshot+cdc` handoff keeps its start there too).
 
 use async_trait::async_trait;
-use datatrace_core::{CheckpointStore, Error, FileCheckpointStore, Result, UnitCheckpoint};
+use datatrace_core::{CheckpointStore, Error, Result, UnitCheckpoint};
 
-use super::store::Store;
+use super::sql_store::Store;
 
 /// The core job name of a task: `task-<id>`.
 pub fn job_name(task: i64) -> String {
     format!("task-{task}")
 }
 
+/// Told of every saved checkpoint (unit, checkpoint): the live view shows where streams are.
+pub type OnSave = std::sync::Arc<dyn Fn(&str, &UnitCheckpoint) + Send + Sync>;
+
 /// Checkpoints in the `task_units` table; job names are `task-<id>`.
 #[derive(Clone)]
 pub struct DbCheckpointStore {
     store: Store,
+    on_save: Option<OnSave>,
 }
 
 impl DbCheckpointStore {
     /// A checkpoint store over `store`.
     pub fn new(store: Store) -> Self {
-        DbCheckpointStore { store }
+        DbCheckpointStore {
+            store,
+            on_save: None,
+        }
+    }
+
+    /// Calls `f` after each save.
+    pub fn on_save(mut self, f: OnSave) -> Self {
+        self.on_save = Some(f);
+        self
     }
 }
 
@@ -45,6 +58,7 @@ impl CheckpointStore for DbCheckpointStore {
         let Some(text) = self
             .store
             .checkpoint(task_id(job)?, unit)
+            .await
             .map_err(store_err)?
         else {
             return Ok(None);
@@ -56,29 +70,38 @@ impl CheckpointStore for DbCheckpointStore {
 
     async fn save(&self, job: &str, unit: &str, checkpoint: &UnitCheckpoint) -> Result<()> {
         let json = serde_json::to_string(checkpoint).map_err(store_err)?;
-        let state = checkpoint.state.to_string();
         self.store
             .save_checkpoint(
                 task_id(job)?,
                 unit,
                 Some((
                     &json,
-                    &state,
+                    checkpoint.state,
                     checkpoint.written,
                     checkpoint.error.as_deref(),
                 )),
             )
-            .map_err(store_err)
+            .await
+            .map_err(store_err)?;
+        if let Some(f) = &self.on_save {
+            f(unit, checkpoint);
+        }
+        Ok(())
     }
 
     async fn clear(&self, job: &str, unit: &str) -> Result<()> {
         self.store
             .save_checkpoint(task_id(job)?, unit, None)
+            .await
             .map_err(store_err)
     }
 
     async fn list(&self, job: &str) -> Result<Vec<(String, UnitCheckpoint)>> {
-        let rows = self.store.checkpoints(task_id(job)?).map_err(store_err)?;
+        let rows = self
+            .store
+            .checkpoints(task_id(job)?)
+            .await
+            .map_err(store_err)?;
         rows.into_iter()
             .map(|(u, text)| {
                 serde_json::from_str(&text)
@@ -86,47 +109,5 @@ impl CheckpointStore for DbCheckpointStore {
                     .map_err(|e| store_err(format!("checkpoint of {job}/{u}: {e}")))
             })
             .collect()
-    }
-}
-
-/// The metadata store's checkpoints, mirrored into the job's checkpoint files.
-///
-/// For change-stream tasks: the snapshot/stream handoff of `snapshot+cdc` sources keeps its
-/// bookkeeping (the stream's first position, the snapshots' states) in the job's
-/// [`FileCheckpointStore`], so every save goes to both; loads prefer the metadata store and
-/// fall back to the file (the stream's first position is written there by the handoff).
-pub struct MirroredCheckpointStore {
-    db: DbCheckpointStore,
-    file: FileCheckpointStore,
-}
-
-impl MirroredCheckpointStore {
-    /// Both stores.
-    pub fn new(db: DbCheckpointStore, file: FileCheckpointStore) -> Self {
-        MirroredCheckpointStore { db, file }
-    }
-}
-
-#[async_trait]
-impl CheckpointStore for MirroredCheckpointStore {
-    async fn load(&self, job: &str, unit: &str) -> Result<Option<UnitCheckpoint>> {
-        match self.db.load(job, unit).await? {
-            Some(c) => Ok(Some(c)),
-            None => self.file.load(job, unit).await,
-        }
-    }
-
-    async fn save(&self, job: &str, unit: &str, checkpoint: &UnitCheckpoint) -> Result<()> {
-        self.db.save(job, unit, checkpoint).await?;
-        self.file.save(job, unit, checkpoint).await
-    }
-
-    async fn clear(&self, job: &str, unit: &str) -> Result<()> {
-        self.db.clear(job, unit).await?;
-        self.file.clear(job, unit).await
-    }
-
-    async fn list(&self, job: &str) -> Result<Vec<(String, UnitCheckpoint)>> {
-        self.db.list(job).await
     }
 }

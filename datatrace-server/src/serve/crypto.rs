@@ -47,6 +47,16 @@ pub enum CryptoError {
     /// A stored value does not decrypt.
     #[error("an encrypted value cannot be decrypted (corrupt, or encrypted under another key)")]
     Decrypt,
+    /// The store was made with a key that is nowhere to be found.
+    #[error(
+        "this metadata store was created with a master key, but {KEY_ENV} is not set and \
+         {path} does not exist: restore the key file from your backup or set {KEY_ENV} to the \
+         original key (a new key cannot read the stored secrets, so none is made)"
+    )]
+    Missing {
+        /// Where the key file was looked for.
+        path: String,
+    },
     /// Encryption failed (never expected).
     #[error("encryption failed")]
     Encrypt,
@@ -94,28 +104,42 @@ impl MasterKey {
         Ok(MasterKey::from_bytes(&bytes, origin))
     }
 
-    /// The key from `DATATRACE_MASTER_KEY` when set, else from `<data_dir>/master.key`,
-    /// created (random, mode 0600) when missing.
-    pub fn load(data_dir: &Path) -> Result<Self, CryptoError> {
-        if let Ok(text) = std::env::var(KEY_ENV) {
-            return MasterKey::parse(&text, KEY_ENV);
+    /// The key from `DATATRACE_MASTER_KEY` when set, else from the file `path`; a missing
+    /// file is created (random, mode 0600) only when `may_create` (a store with no secrets
+    /// yet), otherwise [`CryptoError::Missing`]. Also says whether it was created.
+    pub fn load(path: &Path, may_create: bool) -> Result<(Self, bool), CryptoError> {
+        MasterKey::load_with(std::env::var(KEY_ENV).ok(), path, may_create)
+    }
+
+    fn load_with(
+        env: Option<String>,
+        path: &Path,
+        may_create: bool,
+    ) -> Result<(Self, bool), CryptoError> {
+        if let Some(text) = env {
+            return MasterKey::parse(&text, KEY_ENV).map(|k| (k, false));
         }
-        let path = data_dir.join("master.key");
         let shown = path.display().to_string();
         let file_err = |e: std::io::Error| CryptoError::KeyFile {
             path: shown.clone(),
             message: e.to_string(),
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => MasterKey::parse(&text, &shown),
+        match std::fs::read_to_string(path) {
+            Ok(text) => MasterKey::parse(&text, &shown).map(|k| (k, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !may_create => {
+                Err(CryptoError::Missing { path: shown })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 getrandom::getrandom(&mut bytes).map_err(|e| CryptoError::KeyFile {
                     path: shown.clone(),
                     message: format!("no random numbers: {e}"),
                 })?;
-                write_private(&path, B64.encode(bytes).as_bytes()).map_err(file_err)?;
-                Ok(MasterKey::from_bytes(&bytes, shown))
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(file_err)?;
+                }
+                write_private(path, B64.encode(bytes).as_bytes()).map_err(file_err)?;
+                Ok((MasterKey::from_bytes(&bytes, shown), true))
             }
             Err(e) => Err(file_err(e)),
         }
@@ -207,6 +231,22 @@ mod tests {
         let e = other.verify(&check).unwrap_err().to_string();
         assert!(e.contains("not the key"), "{e}");
         assert!(other.decrypt(&key.encrypt("x").unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_missing_key_file_is_made_only_for_a_new_store() {
+        let dir = std::env::temp_dir().join(format!("dt-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("keys/master.key");
+        let e = MasterKey::load_with(None, &path, false).unwrap_err();
+        assert!(matches!(e, CryptoError::Missing { .. }), "{e}");
+        assert!(!path.exists(), "no key written for an existing store");
+        let (k, created) = MasterKey::load_with(None, &path, true).unwrap();
+        assert!(created && path.exists());
+        let (again, created) = MasterKey::load_with(None, &path, false).unwrap();
+        assert!(!created);
+        again.verify(&k.check_value().unwrap()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Data sources: MySQL servers and Elasticsearch / OpenSearch clusters that tasks read from
-//! and write to. Passwords and API keys are stored encrypted and never returned.
+//! Data sources: MySQL servers, Elasticsearch / OpenSearch clusters and Kafka clusters that
+//! tasks read from and write to. Passwords and API keys are stored encrypted and never returned.
 
 use std::path::Path;
 
@@ -9,7 +9,10 @@ use serde_json::{json, Map, Value};
 use super::crypto::MasterKey;
 use super::http::ApiError;
 use super::store::DataSourceRow;
-use crate::job_file::{JobFile, SourceSpec};
+use crate::connectors::{registry, ConnectorUi, SourceSpec};
+use crate::job_file::JobFile;
+
+pub use crate::connectors::TestResult;
 
 /// What a client sends to create or change a data source.
 #[derive(Deserialize)]
@@ -17,18 +20,19 @@ use crate::job_file::{JobFile, SourceSpec};
 pub struct DataSourceInput {
     /// A unique name.
     pub name: String,
-    /// `mysql` or `elasticsearch` (`opensearch` is the same).
+    /// The connector's `type` (`mysql`, `elasticsearch`; see `GET /api/connectors`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// `mysql://user@host:3306/db` or `http://host:9200`.
+    /// `mysql://user@host:3306/db`, `http://host:9200`, ...
     pub url: String,
-    /// Elasticsearch user name (MySQL: the user is in the URL).
+    /// User name, for connectors with a user name field (MySQL: the user is in the URL).
     #[serde(default)]
     pub username: Option<String>,
     /// The password; on update, absent keeps the stored one and `""` removes it.
     #[serde(default)]
     pub password: Option<String>,
-    /// Elasticsearch API key; on update, absent keeps the stored one and `""` removes it.
+    /// API key, for connectors that take one; on update, absent keeps the stored one and
+    /// `""` removes it.
     #[serde(default)]
     pub api_key: Option<String>,
     /// Further connection keys of the connector (`max_connections`, `tls`, `timeout_ms`, ...).
@@ -54,12 +58,12 @@ pub struct DataSourceView {
     pub id: i64,
     /// Its name.
     pub name: String,
-    /// `mysql` or `elasticsearch`.
+    /// The connector's `type`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Its URL.
     pub url: String,
-    /// Elasticsearch user name.
+    /// User name.
     pub username: Option<String>,
     /// Whether a password is stored.
     pub has_password: bool,
@@ -79,7 +83,8 @@ impl From<&DataSourceRow> for DataSourceView {
             id: r.id,
             name: r.name.clone(),
             kind: r.kind.clone(),
-            url: r.url.clone(),
+            // Rows stored before secrets in URLs were refused may still hold one.
+            url: crate::secrets::scrub_shapes(&r.url),
             username: r.username.clone(),
             has_password: r.password_enc.is_some(),
             has_api_key: r.api_key_enc.is_some(),
@@ -106,28 +111,14 @@ pub fn to_row(
     if input.name.trim().is_empty() {
         return Err(ApiError::bad("name", "the name must not be empty"));
     }
-    let kind = match input.kind.as_str() {
-        "mysql" => "mysql",
-        "elasticsearch" | "opensearch" => "elasticsearch",
-        other => {
-            return Err(ApiError::bad(
-                "type",
-                format!("unknown type {other:?}, expected mysql or elasticsearch"),
-            ))
-        }
-    };
+    let ui = data_source_ui(&input.kind)?;
+    let kind = ui.kind;
     let url = input.url.trim().to_owned();
-    let scheme_ok = match kind {
-        "mysql" => url.starts_with("mysql://"),
-        _ => url.starts_with("http://") || url.starts_with("https://"),
-    };
-    if !scheme_ok {
-        let want = if kind == "mysql" {
-            "mysql://user@host:3306/db"
-        } else {
-            "http(s)://host:9200"
-        };
-        return Err(ApiError::bad("url", format!("expected a URL like {want}")));
+    if !ui.url_schemes.iter().any(|s| url.starts_with(s)) {
+        return Err(ApiError::bad(
+            "url",
+            format!("expected a URL like {}", ui.url_example),
+        ));
     }
     if let Some(rest) = url.split_once("://").map(|x| x.1) {
         let authority = rest.split('/').next().unwrap_or_default();
@@ -139,17 +130,25 @@ pub fn to_row(
             ));
         }
     }
-    if kind == "mysql"
-        && (input.username.is_some() || input.api_key.as_deref().is_some_and(|k| !k.is_empty()))
-    {
-        let field = if input.username.is_some() {
-            "username"
-        } else {
-            "api_key"
-        };
+    if let Some(param) = secret_query_param(&url) {
         return Err(ApiError::bad(
-            field,
-            "MySQL takes the user in the URL and no API key",
+            "url",
+            format!(
+                "the URL must not hold a secret (its {param:?} parameter): put it in the \
+                 password or api_key field, where it is stored encrypted"
+            ),
+        ));
+    }
+    if input.username.is_some() && !ui.username {
+        return Err(ApiError::bad(
+            "username",
+            format!("{} takes the user in the URL", ui.label),
+        ));
+    }
+    if input.api_key.as_deref().is_some_and(|k| !k.is_empty()) && !ui.api_key {
+        return Err(ApiError::bad(
+            "api_key",
+            format!("{} takes no API key", ui.label),
         ));
     }
     for k in input.options.keys() {
@@ -159,6 +158,13 @@ pub fn to_row(
                 "this key has its own field (or belongs to a task)",
             ));
         }
+    }
+    if let Some(at) = secret_option(&input.options, "options") {
+        return Err(ApiError::bad(
+            at,
+            "options are stored as they are: put the secret in the password or api_key field, \
+             where it is stored encrypted",
+        ));
     }
     let seal = |new: Option<String>, old: Option<&String>| -> Result<Option<String>, ApiError> {
         match new {
@@ -170,6 +176,29 @@ pub fn to_row(
                 .map_err(|e| ApiError::internal(e.to_string())),
         }
     };
+    if let Some(old) = old {
+        let (before, after) = (endpoints(&old.url), endpoints(&url));
+        if before != after {
+            // A stored secret is never sent to another server than the one it was given for.
+            for (given, stored, field) in [
+                (&input.password, &old.password_enc, "password"),
+                (&input.api_key, &old.api_key_enc, "api_key"),
+            ] {
+                if given.is_none() && stored.is_some() {
+                    return Err(ApiError::bad(
+                        field,
+                        format!(
+                            "the URL now points to another server ({} instead of {}): give \
+                             the {field} again (or \"\" for none); a stored secret is never \
+                             sent to a new address",
+                            after.join(", "),
+                            before.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     let row = DataSourceRow {
         id: old.map_or(0, |o| o.id),
         name: input.name.trim().to_owned(),
@@ -199,6 +228,55 @@ pub fn to_row(
         ApiError::bad(field, e.message)
     })?;
     Ok(row)
+}
+
+/// The scheme, host and port of each of a data source's URLs (comma-separated), in order,
+/// with default ports filled in (`mysql` 3306, `http` 80, `https` 443).
+pub fn endpoints(urls: &str) -> Vec<String> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| match url::Url::parse(u) {
+            Ok(p) => {
+                let port = p.port_or_known_default().or(match p.scheme() {
+                    "mysql" => Some(3306),
+                    _ => None,
+                });
+                format!(
+                    "{}://{}:{}",
+                    p.scheme().to_ascii_lowercase(),
+                    p.host_str().unwrap_or_default().to_ascii_lowercase(),
+                    port.map(|n| n.to_string()).unwrap_or_default()
+                )
+            }
+            Err(_) => u.to_owned(),
+        })
+        .collect()
+}
+
+/// The name of a query parameter of `url` that holds a secret (`?password=...`).
+fn secret_query_param(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .filter_map(|kv| kv.split('=').next())
+        .find(|k| crate::secrets::is_secret_param(k))
+        .map(str::to_owned)
+}
+
+/// The key path of a secret among the options (`options.properties.sasl.password`), at any
+/// depth: options are stored in clear.
+fn secret_option(options: &Map<String, Value>, at: &str) -> Option<String> {
+    options.iter().find_map(|(k, v)| {
+        let path = format!("{at}.{k}");
+        if crate::secrets::is_secret_param(k) {
+            return Some(path);
+        }
+        match v {
+            Value::Object(m) => secret_option(m, &path),
+            _ => None,
+        }
+    })
 }
 
 /// `${` in stored values is literal: job files would read it as a variable.
@@ -249,12 +327,35 @@ pub fn connection(row: &DataSourceRow, key: &MasterKey) -> Result<Map<String, Va
 /// to get the connector's connection settings.
 fn probe_job(row: &DataSourceRow, key: &MasterKey) -> Result<Value, ApiError> {
     let mut source = connection(row, key)?;
-    if row.kind == "mysql" {
-        source.insert("tables".into(), json!(["*.*"]));
-    } else {
-        source.insert("indices".into(), json!(["*"]));
+    let ui = data_source_ui(&row.kind)?;
+    source.insert(ui.units_key.into(), json!([ui.all_units]));
+    // what every task gives (a Kafka source's group), as a task named "probe" would
+    for f in ui.task_fields.iter().filter(|f| f.side == "source") {
+        source
+            .entry(f.key)
+            .or_insert_with(|| json!(f.default.replace("{task}", "probe")));
     }
     Ok(json!({ "name": "probe", "source": source, "target": { "type": "discard" } }))
+}
+
+/// The descriptor of a connector that is a data source.
+fn data_source_ui(kind: &str) -> Result<ConnectorUi, ApiError> {
+    let reg = registry();
+    match reg.ui(kind).filter(|u| u.data_source) {
+        Some(ui) => Ok(ui),
+        None => {
+            let known: Vec<String> = reg
+                .uis()
+                .into_iter()
+                .filter(|u| u.data_source)
+                .map(|u| u.kind.to_owned())
+                .collect();
+            Err(ApiError::bad(
+                "type",
+                format!("unknown type {kind:?}, expected {}", known.join(" or ")),
+            ))
+        }
+    }
 }
 
 fn parsed_source(row: &DataSourceRow, key: &MasterKey) -> Result<SourceSpec, ApiError> {
@@ -264,132 +365,78 @@ fn parsed_source(row: &DataSourceRow, key: &MasterKey) -> Result<SourceSpec, Api
         .map_err(|e| ApiError::bad("", e.message))
 }
 
-/// What "test connection" found.
-#[derive(Debug, Serialize)]
-pub struct TestResult {
-    /// Whether the server answered.
-    pub ok: bool,
-    /// Its version.
-    pub version: Option<String>,
-    /// `mariadb`, `mysql`, `elasticsearch` or `opensearch`.
-    pub flavor: Option<String>,
-    /// MySQL: the grants of the user; Elasticsearch: the cluster name.
-    pub details: Vec<String>,
-    /// Why it failed.
-    pub error: Option<String>,
-}
-
 /// Connects to the data source and reports what it is; `scrub` removes secrets from errors.
 pub async fn test(
     row: &DataSourceRow,
     key: &MasterKey,
     scrub: &(dyn Fn(&str) -> String + Sync),
 ) -> Result<TestResult, ApiError> {
-    let failed = |e: String| TestResult {
-        ok: false,
-        version: None,
-        flavor: None,
-        details: Vec::new(),
-        error: Some(scrub(&e)),
-    };
-    Ok(match parsed_source(row, key)? {
-        SourceSpec::MySql(spec) => {
-            match datatrace_mysql::MySqlConnection::connect(&spec.connection).await {
-                Ok(conn) => {
-                    use mysql_async::prelude::Queryable;
-                    let info = conn.info().clone();
-                    let mut details = Vec::new();
-                    if let Ok(mut c) = conn.get().await {
-                        if let Ok(rows) = c.query::<String, _>("SHOW GRANTS").await {
-                            details = rows;
-                        }
-                    }
-                    let _ = conn.close().await;
-                    TestResult {
-                        ok: true,
-                        version: Some(info.version),
-                        flavor: Some(if info.is_mariadb { "mariadb" } else { "mysql" }.into()),
-                        details: details.iter().map(|d| scrub(d)).collect(),
-                        error: None,
-                    }
-                }
-                Err(e) => failed(format!(
-                    "cannot connect to {}: {e}",
-                    spec.connection.redacted_url()
-                )),
-            }
-        }
-        SourceSpec::Elasticsearch(spec) => {
-            match datatrace_es::EsClient::connect(&spec.connection).await {
-                Ok(client) => {
-                    let info = client.info().clone();
-                    TestResult {
-                        ok: true,
-                        version: Some(info.version.clone()),
-                        flavor: Some(
-                            match info.flavor {
-                                datatrace_es::Flavor::Elasticsearch => "elasticsearch",
-                                datatrace_es::Flavor::OpenSearch => "opensearch",
-                            }
-                            .into(),
-                        ),
-                        details: vec![format!("cluster {}", info.cluster_name)],
-                        error: None,
-                    }
-                }
-                Err(e) => failed(format!(
-                    "cannot connect to {}: {e}",
-                    spec.connection.urls.join(", ")
-                )),
-            }
-        }
-        SourceSpec::Generator(_) => failed("not a data source".into()),
-    })
+    let mut r = parsed_source(row, key)?.test_connection().await;
+    r.error = r.error.map(|e| scrub(&e));
+    // Grants may quote password hashes (IDENTIFIED BY PASSWORD '*...').
+    r.details = r
+        .details
+        .iter()
+        .map(|d| scrub(&crate::secrets::scrub_shapes(d)))
+        .collect();
+    Ok(r)
 }
 
-/// The tables (`db.table`) or indices the data source holds, for the task wizard.
+/// The units (`db.table`, index names) the data source holds, for the task wizard.
 pub async fn list_units(
     row: &DataSourceRow,
     key: &MasterKey,
     scrub: &(dyn Fn(&str) -> String + Sync),
 ) -> Result<Vec<String>, ApiError> {
-    let unreachable = |e: String| ApiError {
-        status: axum::http::StatusCode::BAD_GATEWAY,
-        message: scrub(&e),
-        field: None,
-    };
-    match parsed_source(row, key)? {
-        SourceSpec::MySql(spec) => {
-            let conn = datatrace_mysql::MySqlConnection::connect(&spec.connection)
-                .await
-                .map_err(|e| {
-                    unreachable(format!(
-                        "cannot connect to {}: {e}",
-                        spec.connection.redacted_url()
-                    ))
-                })?;
-            let selector = datatrace_mysql::TableSelector::include(["*.*"]);
-            let tables = datatrace_mysql::discover_tables(&conn, &selector)
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-            let _ = conn.close().await;
-            Ok(tables.iter().map(|t| t.qualified_name()).collect())
-        }
-        SourceSpec::Elasticsearch(spec) => {
-            let client = datatrace_es::EsClient::connect(&spec.connection)
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-            let answer = client
-                .get_mapping("*")
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-            let mut names: Vec<String> = answer
-                .as_object()
-                .map(|m| m.keys().filter(|k| !k.starts_with('.')).cloned().collect())
-                .unwrap_or_default();
-            names.sort();
-            Ok(names)
-        }
-        SourceSpec::Generator(_) => Ok(Vec::new()),
+    parsed_source(row, key)?
+        .list_units()
+        .await
+        .map_err(|e| ApiError {
+            status: axum::http::StatusCode::BAD_GATEWAY,
+            message: scrub(&e),
+            field: None,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_name_scheme_host_and_port() {
+        assert_eq!(
+            endpoints("mysql://u@db.example/x"),
+            ["mysql://db.example:3306"]
+        );
+        assert_eq!(
+            endpoints("mysql://u@DB.example:3306/y?ssl-mode=REQUIRED"),
+            ["mysql://db.example:3306"]
+        );
+        assert_ne!(
+            endpoints("mysql://u@db.example/x"),
+            endpoints("mysql://u@evil.example/x")
+        );
+        assert_ne!(endpoints("http://h:9200"), endpoints("https://h:9200"));
+        assert_eq!(endpoints("https://h"), ["https://h:443"]);
+        assert_eq!(
+            secret_query_param("mysql://u@h/d?password=x").as_deref(),
+            Some("password")
+        );
+        assert_eq!(
+            secret_query_param("http://h:9200/?API_KEY=x").as_deref(),
+            Some("API_KEY")
+        );
+        assert_eq!(
+            secret_query_param("mysql://u@h/d?ssl-mode=REQUIRED&ssl-key=/k.pem"),
+            None
+        );
+        let options =
+            json!({"properties": {"security.protocol": "SASL_SSL", "sasl.password": "x"}});
+        assert_eq!(
+            secret_option(options.as_object().unwrap(), "options").as_deref(),
+            Some("options.properties.sasl.password")
+        );
+        let options = json!({"max_connections": 4, "properties": {"sasl.mechanisms": "PLAIN"}});
+        assert_eq!(secret_option(options.as_object().unwrap(), "options"), None);
     }
 }

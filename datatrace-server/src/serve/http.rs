@@ -1,15 +1,14 @@
-//! HTTP plumbing: API errors as JSON, the JSON body extractor that names the wrong field,
-//! and the bearer-token check.
+//! HTTP plumbing: API errors as JSON, extractors of bodies, paths and queries that name the
+//! wrong field, and the bearer scheme.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::store::StoreError;
-use super::AppState;
 
 /// An API error: a status and a JSON body `{"error": "...", "field": "..."}`.
 #[derive(Debug)]
@@ -115,6 +114,110 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// Path parameters (`{id}`, `{token}`); a wrong one is a JSON `400` naming it, like every
+/// other error of the API (axum's own rejection is plain text).
+pub struct PathParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(PathParams(v)),
+            Err(e) => {
+                use axum::extract::path::ErrorKind;
+                let (field, message) = match e {
+                    axum::extract::rejection::PathRejection::FailedToDeserializePathParams(d) => {
+                        match d.into_kind() {
+                            ErrorKind::ParseErrorAtKey {
+                                key, expected_type, ..
+                            } => (
+                                key.clone(),
+                                format!("the path's {key} must be {}", article(expected_type)),
+                            ),
+                            ErrorKind::ParseError { expected_type, .. } => (
+                                "id".to_owned(),
+                                format!("the path's id must be {}", article(expected_type)),
+                            ),
+                            other => (String::new(), format!("bad path: {other}")),
+                        }
+                    }
+                    other => (String::new(), format!("bad path: {}", other.body_text())),
+                };
+                Err(ApiError::bad(field, message))
+            }
+        }
+    }
+}
+
+/// Query parameters (`?category=error&limit=10`); a wrong one is a JSON `400` naming it.
+pub struct QueryParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(raw.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(QueryParams)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." { String::new() } else { path };
+                ApiError::bad(field, format!("invalid query: {}", e.inner()))
+            })
+    }
+}
+
+fn form_urlencoded_parse(raw: &[u8]) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(raw)
+}
+
+/// An id from the path (`/api/tasks/{id}`).
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let PathParams(id) = PathParams::<i64>::from_request_parts(parts, state).await?;
+        Ok(Id(id))
+    }
+}
+
+fn article(rust_type: &str) -> &'static str {
+    match rust_type {
+        "i64" | "u64" | "i32" | "u32" | "usize" => "a whole number",
+        _ => "valid",
+    }
+}
+
+/// The JSON `404` of a path no route has.
+pub async fn no_route(req: Request) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("{} {}: no such route", req.method(), req.uri().path()),
+        field: None,
+    }
+}
+
+/// The JSON `405` of a method a path does not take.
+pub async fn no_method(req: Request) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!("{} is not allowed on {}", req.method(), req.uri().path()),
+        field: None,
+    }
+}
+
 /// Parses JSON bytes into `T`, naming the path of the wrong field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
@@ -133,69 +236,14 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Requires `Authorization: Bearer <token>` (the SSE route also takes `?access_token=`,
-/// since browsers' EventSource cannot send headers).
-pub async fn require_token(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned)
-        .or_else(|| {
-            if !req.uri().path().ends_with("/events") {
-                return None;
-            }
-            req.uri().query().and_then(|q| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix("access_token="))
-                    .map(percent_decode)
-            })
-        });
-    match given {
-        Some(t) if constant_time_eq(t.as_bytes(), app.token.as_bytes()) => next.run(req).await,
-        Some(_) => unauthorized("the bearer token is not valid"),
-        None => unauthorized(
-            "authentication required: send the server's token as 'Authorization: Bearer <token>'",
-        ),
-    }
-}
-
-fn unauthorized(message: &str) -> Response {
-    let mut r = ApiError {
-        status: StatusCode::UNAUTHORIZED,
-        message: message.into(),
-        field: None,
-    }
-    .into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    r
-}
-
-/// `%XX` and `+` decoding of a query value.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(v) => {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-                Err(_) => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The credentials of an `Authorization: Bearer <token>` header; the scheme's case does not
+/// matter (RFC 9110 section 11.1).
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -207,7 +255,11 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
-        assert_eq!(percent_decode("a%2Fb+c"), "a/b c");
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
     }
 
     #[test]

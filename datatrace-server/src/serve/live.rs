@@ -1,13 +1,13 @@
 //! The live state of each task (status, units with their counters), the SSE messages, and
 //! the hub that fans them out to subscribers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use super::store::{LogRow, UnitRow};
+use super::store::{LogRow, UnitRow, UnitStatus};
 
 /// A unit as the API and SSE show it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -19,6 +19,21 @@ pub struct UnitLive {
     pub rate: f64,
     /// Change lag in ms (change streams only).
     pub lag_ms: Option<i64>,
+    /// Seconds until the source may purge data the unit still has to read, at least (a
+    /// MySQL stream: its binlog; see `datatrace_mysql::binlog::retention`); `None` when not
+    /// at risk. Alert rules compare it with a threshold (metric
+    /// `datatrace_unit_binlog_retention_seconds`).
+    pub retention_secs: Option<i64>,
+    /// The first record rejected by the current run: its key and the reason.
+    pub first_rejection: Option<String>,
+    /// Where a change stream's last checkpoint stands (the source's position state, e.g.
+    /// `{"file": "binlog.000003", "pos": 1234, "gtid": "0-1-48"}`); streams only.
+    pub position: Option<serde_json::Value>,
+    /// A Kafka source's assigned partitions, each with its end, the offset committed behind
+    /// written records and the lag between them (metric `datatrace_partition_lag_messages`);
+    /// empty for other sources.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<datatrace_core::PartitionLag>,
     /// Share done, 0..100, when it can be told.
     pub percent: Option<f64>,
 }
@@ -30,6 +45,10 @@ impl UnitLive {
             row,
             rate: 0.0,
             lag_ms: None,
+            retention_secs: None,
+            first_rejection: None,
+            position: None,
+            partitions: Vec::new(),
             percent: None,
         };
         u.update_percent();
@@ -38,7 +57,7 @@ impl UnitLive {
 
     /// Recomputes `percent`.
     pub fn update_percent(&mut self) {
-        self.percent = if self.row.state == "done" {
+        self.percent = if self.row.state == UnitStatus::DONE {
             Some(100.0)
         } else {
             self.row
@@ -105,16 +124,16 @@ impl Live {
             o.rejected += r.rejected;
             let total = r.estimated_total.unwrap_or(0).max(r.written);
             o.total += total;
-            if r.state == "done" {
+            if r.state == UnitStatus::DONE {
                 o.units_done += 1;
                 done_rows += total;
             } else {
                 done_rows += r.written.min(total);
             }
-            if r.state == "failed" {
+            if r.state == UnitStatus::FAILED {
                 o.units_failed += 1;
             }
-            if r.state == "running" {
+            if r.state == UnitStatus::RUNNING {
                 o.rate += u.rate;
             }
         }
@@ -154,7 +173,7 @@ pub enum Msg {
     /// A unit changed state.
     Unit {
         /// The unit.
-        unit: UnitLive,
+        unit: Box<UnitLive>,
         /// Totals.
         overall: Overall,
     },
@@ -168,7 +187,7 @@ pub enum Msg {
         overall: Overall,
     },
     /// A log line.
-    Log(LogRow),
+    Log(Box<LogRow>),
 }
 
 impl Msg {
@@ -184,11 +203,55 @@ impl Msg {
     }
 }
 
+/// Messages kept for replay to a subscriber that reconnects (`Last-Event-ID`).
+pub const REPLAY: usize = 512;
+
+/// A message with its event id (`<boot>.<seq>`: unique across restarts of the server).
+#[derive(Debug, Clone)]
+pub struct Numbered {
+    /// The sequence number within this process.
+    pub seq: u64,
+    /// The message.
+    pub msg: Arc<Msg>,
+}
+
 /// One task's live state and its subscribers.
 pub struct Hub {
     /// The state.
     pub live: Mutex<Live>,
-    tx: broadcast::Sender<Arc<Msg>>,
+    tx: broadcast::Sender<Numbered>,
+    recent: Mutex<(u64, VecDeque<Numbered>)>,
+}
+
+/// This process's start, in milliseconds since the epoch: the first part of event ids.
+pub fn boot_id() -> u64 {
+    static BOOT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    })
+}
+
+/// The event id of sequence number `seq`.
+pub fn event_id(seq: u64) -> String {
+    format!("{}.{seq}", boot_id())
+}
+
+/// The sequence number of an event id of this process (`None`: another process's).
+pub fn parse_event_id(id: &str) -> Option<u64> {
+    let (boot, seq) = id.trim().split_once('.')?;
+    (boot.parse::<u64>().ok()? == boot_id())
+        .then(|| seq.parse().ok())
+        .flatten()
+}
+
+/// What a subscriber gets first: the messages it missed, or a fresh snapshot.
+pub enum Catchup {
+    /// Everything after its last event id, in order.
+    Replay(Vec<Numbered>),
+    /// The state now (the last id is unknown or too old).
+    Snapshot(Numbered),
 }
 
 impl Hub {
@@ -205,6 +268,7 @@ impl Hub {
                     .collect(),
             }),
             tx,
+            recent: Mutex::new((0, VecDeque::new())),
         })
     }
 
@@ -214,21 +278,85 @@ impl Hub {
         f(&mut l)
     }
 
-    /// Sends to every subscriber (none is fine).
+    /// Numbers `msg`, keeps it for replay and sends it to every subscriber (none is fine).
     pub fn send(&self, msg: Msg) {
-        let _ = self.tx.send(Arc::new(msg));
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.0 += 1;
+        let n = Numbered {
+            seq: recent.0,
+            msg: Arc::new(msg),
+        };
+        if recent.1.len() == REPLAY {
+            recent.1.pop_front();
+        }
+        recent.1.push_back(n.clone());
+        // Sent under the lock, so subscribers see the order of the sequence numbers.
+        let _ = self.tx.send(n);
     }
 
-    /// A snapshot message and a receiver of what follows.
-    pub fn subscribe(&self) -> (Msg, broadcast::Receiver<Arc<Msg>>) {
+    fn snapshot_msg(&self) -> Msg {
         let l = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        let rx = self.tx.subscribe();
-        let msg = Msg::Snapshot {
+        Msg::Snapshot {
             status: l.status.clone(),
             error: l.error.clone(),
             units: l.units.values().cloned().collect(),
             overall: l.overall(),
+        }
+    }
+
+    /// What a subscriber whose last event was `last` (its sequence number) needs first, and
+    /// a receiver of what follows.
+    pub fn subscribe(&self, last: Option<u64>) -> (Catchup, broadcast::Receiver<Numbered>) {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = self.tx.subscribe();
+        let covered =
+            last.filter(|&l| l <= recent.0 && recent.1.front().is_none_or(|f| f.seq <= l + 1));
+        let first = match covered {
+            Some(l) => Catchup::Replay(recent.1.iter().filter(|n| n.seq > l).cloned().collect()),
+            None => Catchup::Snapshot(Numbered {
+                seq: recent.0,
+                msg: Arc::new(self.snapshot_msg()),
+            }),
         };
-        (msg, rx)
+        (first, rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(n: i64) -> Msg {
+        Msg::Log(Box::new(LogRow {
+            id: n,
+            task_id: Some(1),
+            category: "system".into(),
+            level: "info".into(),
+            unit: None,
+            message: format!("line {n}"),
+            ts: String::new(),
+        }))
+    }
+
+    #[test]
+    fn a_reconnecting_subscriber_gets_what_it_missed() {
+        let hub = Hub::new("idle".into(), None, Vec::new());
+        for n in 1..=5 {
+            hub.send(log(n));
+        }
+        let (first, _) = hub.subscribe(Some(3));
+        let Catchup::Replay(missed) = first else {
+            panic!("expected a replay")
+        };
+        assert_eq!(missed.iter().map(|n| n.seq).collect::<Vec<_>>(), [4, 5]);
+        // Unknown or too old: a snapshot.
+        assert!(matches!(hub.subscribe(None).0, Catchup::Snapshot(_)));
+        assert!(matches!(hub.subscribe(Some(99)).0, Catchup::Snapshot(_)));
+        for n in 6..=(REPLAY as i64 + 10) {
+            hub.send(log(n));
+        }
+        assert!(matches!(hub.subscribe(Some(2)).0, Catchup::Snapshot(_)));
+        assert_eq!(parse_event_id(&event_id(7)), Some(7));
+        assert_eq!(parse_event_id("1.7"), None, "another process's id");
     }
 }

@@ -1,11 +1,11 @@
-//! The metadata store: data sources, tasks, their units' runtime state and checkpoints, and
-//! logs, behind [`MetadataStore`], with two backends: SQLite in the data directory
-//! ([`super::sqlite::SqliteStore`], the default) and MySQL ([`super::mysql_store::MySqlStore`],
-//! `--metadata-url`). Both apply ordered migrations at start, recorded in `schema_version`.
-
-use std::sync::Arc;
+//! The metadata store's rows: data sources, tasks, their units' runtime state and
+//! checkpoints, and logs. The store itself is [`super::sql_store::SqlStore`] (asynchronous,
+//! SQLite by default or MySQL with `--metadata-url`), its schema one definition in
+//! [`super::schema`], applied as ordered migrations recorded in `schema_version`.
 
 use serde::Serialize;
+
+pub use super::unit_status::UnitStatus;
 
 /// A metadata store error, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -21,9 +21,6 @@ pub struct StoreError {
 
 /// Results of the store.
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// The store the server uses.
-pub type Store = Arc<dyn MetadataStore>;
 
 /// A data source row (secrets still encrypted).
 #[derive(Debug, Clone)]
@@ -80,8 +77,8 @@ pub struct UnitRow {
     pub unit: String,
     /// Where it is written.
     pub target: Option<String>,
-    /// pending, running, done, failed.
-    pub state: String,
+    /// pending, running, done, failed or stopped.
+    pub state: UnitStatus,
     /// Records read in the current run.
     pub read: u64,
     /// Records written (over all runs).
@@ -117,98 +114,40 @@ pub struct LogRow {
     pub ts: String,
 }
 
+/// Which log lines to read.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// One category (`None`: all).
+    pub category: Option<String>,
+    /// Only ids below this (the next page of older lines).
+    pub before: Option<i64>,
+    /// Only ids above this (lines since), oldest first.
+    pub after: Option<i64>,
+    /// Only lines whose message contains this text (case-insensitive for ASCII).
+    pub search: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl LogFilter {
+    /// `search` as a SQL `LIKE` pattern (`%`, `_` and `!` escaped with `!`, the escape
+    /// character of the query: a backslash is not portable between SQLite and MySQL).
+    pub fn like(&self) -> Option<String> {
+        self.search.as_ref().filter(|s| !s.is_empty()).map(|s| {
+            let mut p = String::from("%");
+            for c in s.to_lowercase().chars() {
+                if matches!(c, '%' | '_' | '!') {
+                    p.push('!');
+                }
+                p.push(c);
+            }
+            p.push('%');
+            p
+        })
+    }
+}
+
 /// Now, RFC 3339 in UTC with milliseconds.
 pub fn now() -> String {
     datatrace_core::Timestamp::now().to_string()
-}
-
-/// What the server keeps: data sources, tasks, units (state, counters, checkpoints), logs.
-/// Calls are short and synchronous (a local file, or a round trip to a MySQL server).
-pub trait MetadataStore: Send + Sync {
-    /// The schema version after migrations.
-    fn schema_version(&self) -> StoreResult<i64>;
-    /// A `meta` value.
-    fn meta(&self, key: &str) -> StoreResult<Option<String>>;
-    /// Sets a `meta` value.
-    fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
-    /// Every data source, by id.
-    fn datasources(&self) -> StoreResult<Vec<DataSourceRow>>;
-    /// One data source.
-    fn datasource(&self, id: i64) -> StoreResult<Option<DataSourceRow>>;
-    /// Inserts (`id` 0) or updates a data source; returns its id.
-    fn save_datasource(&self, d: &DataSourceRow) -> StoreResult<i64>;
-    /// Deletes a data source; whether it existed.
-    fn delete_datasource(&self, id: i64) -> StoreResult<bool>;
-    /// Every task, by id.
-    fn tasks(&self) -> StoreResult<Vec<TaskRow>>;
-    /// One task.
-    fn task(&self, id: i64) -> StoreResult<Option<TaskRow>>;
-    /// Inserts (`id` 0) or updates a task's name and configuration; returns its id.
-    fn save_task(&self, id: i64, name: &str, config: &serde_json::Value) -> StoreResult<i64>;
-    /// Sets a task's status (and error); `started`/`finished` stamp the times.
-    fn set_task_status(
-        &self,
-        id: i64,
-        status: &str,
-        error: Option<&str>,
-        started: bool,
-        finished: bool,
-    ) -> StoreResult<()>;
-    /// Deletes a task with its units and logs; whether it existed.
-    fn delete_task(&self, id: i64) -> StoreResult<bool>;
-    /// The units of a task, in the order they were planned.
-    fn units(&self, task: i64) -> StoreResult<Vec<UnitRow>>;
-    /// Records the planned units of a task (unit, target, estimated rows), keeping the state
-    /// of units already known and forgetting units no longer planned.
-    fn plan_units(&self, task: i64, units: &[(String, String, Option<u64>)]) -> StoreResult<()>;
-    /// Updates a unit's state and counters (`starting` stamps its start).
-    fn update_unit(&self, task: i64, u: &UnitRow, starting: bool) -> StoreResult<()>;
-    /// A unit's checkpoint (JSON).
-    fn checkpoint(&self, task: i64, unit: &str) -> StoreResult<Option<String>>;
-    /// Every checkpoint of a task: (unit, JSON).
-    fn checkpoints(&self, task: i64) -> StoreResult<Vec<(String, String)>>;
-    /// Saves (JSON, state, written, error) or with `None` clears a unit's checkpoint; the
-    /// unit's row is created when missing.
-    fn save_checkpoint(
-        &self,
-        task: i64,
-        unit: &str,
-        checkpoint: Option<(&str, &str, u64, Option<&str>)>,
-    ) -> StoreResult<()>;
-    /// Appends a log line; returns it.
-    fn add_log(
-        &self,
-        task: Option<i64>,
-        category: &str,
-        level: &str,
-        unit: Option<&str>,
-        message: &str,
-    ) -> StoreResult<LogRow>;
-    /// Log lines, newest first: of a task (or the server's, `None`), of a category (`None`:
-    /// all), with ids below `before`, at most `limit`.
-    fn logs(
-        &self,
-        task: Option<i64>,
-        category: Option<&str>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<LogRow>>;
-
-    /// Names of the tasks that use a data source.
-    fn tasks_using(&self, datasource: i64) -> StoreResult<Vec<String>> {
-        Ok(self
-            .tasks()?
-            .into_iter()
-            .filter(|t| {
-                ["source", "target"].iter().any(|k| {
-                    t.config
-                        .get(k)
-                        .and_then(|s| s.get("datasource"))
-                        .and_then(|v| v.as_i64())
-                        == Some(datasource)
-                })
-            })
-            .map(|t| t.name)
-            .collect())
-    }
 }

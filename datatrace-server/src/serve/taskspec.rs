@@ -11,7 +11,8 @@ use super::checkpoints::job_name;
 use super::crypto::MasterKey;
 use super::datasources::connection;
 use super::http::{parse_json, ApiError};
-use super::store::Store;
+use super::sql_store::Store;
+use crate::connectors::registry;
 use crate::job_file::JobFile;
 
 /// What a client sends to create or change a task.
@@ -23,9 +24,10 @@ pub struct TaskInput {
     /// A free description.
     #[serde(default)]
     pub description: Option<String>,
-    /// `full` (default), `incremental` (binlog changes only) or `full+incremental` (the
-    /// tables, then their changes with a gap-free handoff); the incremental modes need a
-    /// MySQL source and map to its job-file `mode` (`cdc`, `snapshot+cdc`).
+    /// `full` (default), `incremental` (changes only) or `full+incremental` (the tables,
+    /// then their changes with a gap-free handoff); the incremental modes need a source
+    /// whose connector streams changes, and map to the `mode` values it names
+    /// (MySQL: `cdc`, `snapshot+cdc`).
     #[serde(default)]
     pub mode: Mode,
     /// `{"datasource": ID, ...source keys}` (or an inline `generator`).
@@ -55,14 +57,12 @@ pub enum Mode {
     FullIncremental,
 }
 
-/// Inline endpoint types that need no data source.
-const INLINE: &[&str] = &["generator", "discard"];
 /// Connection keys that come from the data source only.
 const CONNECTION_KEYS: &[&str] = &["type", "url", "urls", "username", "password", "api_key"];
 
 /// Checks a task's configuration and builds its job file (`task-<id>`; `id` 0 to check a
 /// new task). Errors name the field of the task (`source.tables[0]`, `settings.batch_size`).
-pub fn build(
+pub async fn build(
     id: i64,
     config: &Value,
     store: &Store,
@@ -79,22 +79,36 @@ pub fn build(
             "set the task's mode instead (full, incremental or full+incremental)",
         ));
     }
-    let mut source = endpoint("source", &input.source, store, key)?;
+    let mut source = endpoint("source", &input.source, store, key).await?;
     if input.mode != Mode::Full {
-        if source.get("type").and_then(Value::as_str) != Some("mysql") {
+        let reg = registry();
+        let kind = source
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some((cdc, snapshot_cdc)) = reg.ui(kind).and_then(|u| u.stream_modes) else {
+            let streaming: Vec<&str> = reg
+                .uis()
+                .into_iter()
+                .filter(|u| u.stream_modes.is_some())
+                .map(|u| u.label)
+                .collect();
             return Err(ApiError::bad(
                 "mode",
-                "incremental modes read the MySQL binlog: they need a MySQL source",
+                format!(
+                    "incremental modes read a change stream: they need a source that has one ({})",
+                    streaming.join(", ")
+                ),
             ));
-        }
+        };
         let stream = if input.mode == Mode::Incremental {
-            "cdc"
+            cdc
         } else {
-            "snapshot+cdc"
+            snapshot_cdc
         };
         source.insert("mode".into(), json!(stream));
     }
-    let target = endpoint("target", &input.target, store, key)?;
+    let target = endpoint("target", &input.target, store, key).await?;
     let name = job_name(id);
     let job = json!({
         "name": name,
@@ -117,7 +131,7 @@ pub fn build(
 }
 
 /// One endpoint's job-file table: the data source's connection keys plus the task's keys.
-fn endpoint(
+async fn endpoint(
     at: &str,
     given: &Map<String, Value>,
     store: &Store,
@@ -131,7 +145,7 @@ fn endpoint(
                     "expected a data source id (a number)",
                 )
             })?;
-            let row = store.datasource(id)?.ok_or_else(|| {
+            let row = store.datasource(id).await?.ok_or_else(|| {
                 ApiError::bad(
                     format!("{at}.datasource"),
                     format!("no data source with id {id}"),
@@ -152,7 +166,8 @@ fn endpoint(
                 .get("type")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if !INLINE.contains(&kind) {
+            let inline = registry().ui(kind).is_some_and(|u| !u.data_source);
+            if !inline {
                 return Err(ApiError::bad(
                     format!("{at}.datasource"),
                     "missing key \"datasource\" (the id of a data source)",

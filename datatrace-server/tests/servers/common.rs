@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use datatrace_testkit::{mariadb, osmem, unique_name};
+use datatrace_testkit::{engine, mariadb, unique_name};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_datatrace");
 
@@ -100,7 +100,7 @@ pub fn source_index(n: u32) -> String {
         "title": {"type": "keyword"}, "views": {"type": "long"},
         "price": {"type": "double"}, "published": {"type": "date", "format": "strict_date"},
         "draft": {"type": "boolean"}}}}"#;
-    let r = osmem().request("PUT", &format!("/{index}"), Some(mapping));
+    let r = engine().request("PUT", &format!("/{index}"), Some(mapping));
     assert!(r.status < 300, "{}", r.body);
     let mut bulk = String::new();
     for i in 1..=n {
@@ -113,7 +113,7 @@ pub fn source_index(n: u32) -> String {
             i % 2 == 0
         ));
     }
-    let r = osmem().request("POST", &format!("/{index}/_bulk?refresh=true"), Some(&bulk));
+    let r = engine().request("POST", &format!("/{index}/_bulk?refresh=true"), Some(&bulk));
     assert!(
         r.status < 300 && !r.json()["errors"].as_bool().unwrap_or(true),
         "{}",

@@ -1,7 +1,7 @@
 //! The four directions (and the generator) through `datatrace run`, compared row by row and
 //! document by document.
 
-use datatrace_testkit::{mariadb, osmem, unique_name};
+use datatrace_testkit::{engine, mariadb, unique_name};
 
 use crate::common::*;
 
@@ -44,14 +44,14 @@ fn mysql_to_elasticsearch_copies_every_row_as_a_document() {
          [target]\ntype = \"elasticsearch\"\nurl = \"{}\"\nindex = \"{{prefix}}-{{table}}\"\nprefix = \"{prefix}\"\n\
          refresh = \"wait_for\"\n",
         mariadb().url_for(&src),
-        osmem().url()
+        engine().url()
     );
     let out = datatrace(&dir, &job, &["run", "job.toml"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     let index = format!("{prefix}-users");
-    osmem().request("POST", &format!("/{index}/_refresh"), None);
-    let found = osmem()
+    engine().request("POST", &format!("/{index}/_refresh"), None);
+    let found = engine()
         .request("GET", &format!("/{index}/_search?size=1000&sort=id"), None)
         .json();
     let hits = found["hits"]["hits"].as_array().unwrap();
@@ -79,7 +79,7 @@ fn mysql_to_elasticsearch_copies_every_row_as_a_document() {
             note => assert_eq!(doc["note"], note),
         }
     }
-    let orders = osmem()
+    let orders = engine()
         .request("GET", &format!("/{prefix}-orders/_count"), None)
         .json();
     assert_eq!(orders["count"], 200, "{orders}");
@@ -93,7 +93,7 @@ fn elasticsearch_to_mysql_creates_the_table_and_copies_every_document() {
     let job = format!(
         "name = \"es2my\"\n[source]\ntype = \"elasticsearch\"\nurl = \"{}\"\nindices = [\"{index}\"]\n\
          [target]\ntype = \"mysql\"\nurl = \"{}\"\ntable = \"docs\"\n",
-        osmem().url(),
+        engine().url(),
         mariadb().url_for(&dst)
     );
     let out = datatrace(&dir, &job, &["run", "job.toml"]);
@@ -125,7 +125,7 @@ fn elasticsearch_to_elasticsearch_copies_every_index_of_a_pattern() {
         "name = \"es2es\"\n[source]\ntype = \"elasticsearch\"\nurl = \"{url}\"\nindices = [\"{a}\", \"{b}\"]\n\
          [target]\ntype = \"elasticsearch\"\nurl = \"{url}\"\nindex = \"{{prefix}}-{{table}}\"\nprefix = \"{prefix}\"\n\
          refresh = \"wait_for\"\n[settings]\nconcurrency = 2\n",
-        url = osmem().url()
+        url = engine().url()
     );
     let out = datatrace(&dir, &job, &["run", "job.toml"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -133,8 +133,8 @@ fn elasticsearch_to_elasticsearch_copies_every_index_of_a_pattern() {
     for (src, n) in [(&a, 120), (&b, 80)] {
         let copy = format!("{prefix}-{src}");
         let get = |index: &str| {
-            osmem().request("POST", &format!("/{index}/_refresh"), None);
-            let r = osmem()
+            engine().request("POST", &format!("/{index}/_refresh"), None);
+            let r = engine()
                 .request(
                     "GET",
                     &format!("/{index}/_search?size=500&sort=views"),
@@ -197,13 +197,13 @@ fn transforms_shape_the_documents_and_the_created_mapping() {
          [[transforms]]\ntype = \"filter\"\nwhere = {{ field = \"active\", op = \"=\", value = true }}\n\
          [[transforms]]\ntype = \"set\"\nfield = \"origin\"\nvalue = \"crm\"\n",
         mariadb().url_for(&src),
-        osmem().url()
+        engine().url()
     );
     let out = datatrace(&dir, &job, &["run", "job.toml"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     let index = format!("{prefix}-users");
-    let mapping = osmem()
+    let mapping = engine()
         .request("GET", &format!("/{index}/_mapping"), None)
         .json();
     let props = &mapping[&index]["mappings"]["properties"];
@@ -216,8 +216,8 @@ fn transforms_shape_the_documents_and_the_created_mapping() {
         props.get("name").is_none() && props.get("note").is_none(),
         "{mapping}"
     );
-    osmem().request("POST", &format!("/{index}/_refresh"), None);
-    let found = osmem()
+    engine().request("POST", &format!("/{index}/_refresh"), None);
+    let found = engine()
         .request("GET", &format!("/{index}/_search?size=100&sort=id"), None)
         .json();
     let hits = found["hits"]["hits"].as_array().unwrap();

@@ -3,5 +3,6 @@
 
 mod common;
 mod directions;
+mod fidelity;
 mod recovery;
 mod validate;

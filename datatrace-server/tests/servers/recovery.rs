@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use datatrace_testkit::{mariadb, osmem, unique_name};
+use datatrace_testkit::{engine, mariadb, unique_name};
 
 use crate::common::*;
 
@@ -91,13 +91,13 @@ fn kill_9_during_a_job_into_elasticsearch_then_run_again_gives_every_document_on
     let prefix = unique_name("dtk");
     let target = format!(
         "type = \"elasticsearch\"\nurl = \"{}\"\nindex = \"{{prefix}}-{{table}}\"\nprefix = \"{prefix}\"",
-        osmem().url()
+        engine().url()
     );
     kill_9_then_resume("kill9es", &src, &target, 600);
     for t in ["t1", "t2", "t3"] {
         let index = format!("{prefix}-{t}");
-        osmem().request("POST", &format!("/{index}/_refresh"), None);
-        let found = osmem()
+        engine().request("POST", &format!("/{index}/_refresh"), None);
+        let found = engine()
             .request("GET", &format!("/{index}/_search?size=2000&sort=id"), None)
             .json();
         assert_eq!(

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use datatrace_testkit::{mariadb, osmem, unique_name};
+use datatrace_testkit::{engine, mariadb, unique_name};
 
 use crate::common::*;
 
@@ -95,7 +95,7 @@ fn validate_names_a_missing_index_and_lists_the_indices_of_a_pattern() {
         format!(
             "name = \"j\"\n[source]\ntype = \"elasticsearch\"\nurl = \"{}\"\nindices = {indices}\n{exclude}\
              [target]\ntype = \"discard\"\n",
-            osmem().url()
+            engine().url()
         )
     };
     let out = datatrace(
@@ -135,7 +135,7 @@ fn validate_names_a_missing_index_and_lists_the_indices_of_a_pattern() {
         text(&out.stderr),
         format!(
             "error: job.toml: source.indices[0]: no index matches \"{a}\" (after exclude) on {}\n",
-            osmem().url()
+            engine().url()
         )
     );
 }

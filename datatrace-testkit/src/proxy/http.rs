@@ -56,9 +56,38 @@ pub(super) async fn serve(client: TcpStream, first: Vec<u8>, shared: &Shared) {
             return;
         }
         let keep_alive = head.keeps_alive();
+        let Some(_busy) = shared.enter() else {
+            Shared::count(&shared.injected);
+            let reason = "rejected execution: the write queue is full (datatrace-testkit FaultProxy capacity)";
+            if client
+                .stream
+                .write_all(&error_response(429, reason, keep_alive))
+                .await
+                .is_err()
+                || !keep_alive
+            {
+                return;
+            }
+            continue;
+        };
         let latency = shared.latency();
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
+        }
+
+        if !shared.authorized(head.field("Authorization")) {
+            Shared::count(&shared.injected);
+            let reason = "missing or wrong credentials (datatrace-testkit FaultProxy)";
+            if client
+                .stream
+                .write_all(&error_response(401, reason, keep_alive))
+                .await
+                .is_err()
+                || !keep_alive
+            {
+                return;
+            }
+            continue;
         }
 
         if let Some(status) = shared.draw_http_error() {
@@ -66,7 +95,10 @@ pub(super) async fn serve(client: TcpStream, first: Vec<u8>, shared: &Shared) {
             let reason = "injected by the datatrace-testkit FaultProxy";
             if client
                 .stream
-                .write_all(&error_response(status, reason, keep_alive))
+                .write_all(&with_retry_after(
+                    error_response(status, reason, keep_alive),
+                    shared.retry_after(),
+                ))
                 .await
                 .is_err()
                 || !keep_alive
@@ -141,6 +173,7 @@ async fn forward(
 /// A complete response with an Elasticsearch-style JSON error body.
 fn error_response(status: u16, reason: &str, keep_alive: bool) -> Vec<u8> {
     let kind = match status {
+        401 => "security_exception",
         429 => "es_rejected_execution_exception",
         503 => "unavailable_shards_exception",
         400 => "parse_exception",
@@ -157,13 +190,27 @@ fn error_response(status: u16, reason: &str, keep_alive: bool) -> Vec<u8> {
     })
     .to_string();
     let connection = if keep_alive { "keep-alive" } else { "close" };
+    let mut extra = String::new();
+    if status == 401 {
+        extra.push_str("www-authenticate: Basic realm=\"security\" charset=\"UTF-8\"\r\n");
+    }
     format!(
         "HTTP/1.1 {status} {}\r\ncontent-type: application/json; charset=UTF-8\r\n\
-         content-length: {}\r\nconnection: {connection}\r\nx-datatrace-fault: {kind}\r\n\r\n{body}",
+         content-length: {}\r\nconnection: {connection}\r\nx-datatrace-fault: {kind}\r\n{extra}\r\n{body}",
         reason_phrase(status),
         body.len()
     )
     .into_bytes()
+}
+
+/// `response` with a `Retry-After` header, when `secs` is set.
+fn with_retry_after(response: Vec<u8>, secs: Option<u64>) -> Vec<u8> {
+    let Some(secs) = secs else {
+        return response;
+    };
+    let text = String::from_utf8_lossy(&response);
+    text.replacen("\r\n\r\n", &format!("\r\nretry-after: {secs}\r\n\r\n"), 1)
+        .into_bytes()
 }
 
 fn reason_phrase(status: u16) -> &'static str {

@@ -34,17 +34,18 @@ use tokio::sync::{oneshot, watch};
 /// | [`set_drop_rate`](Self::set_drop_rate) | that share of new connections is closed right after accept | for that share of requests the request reaches the server, but its answer is thrown away and the client's connection closed |
 /// | [`drop_connections`](Self::drop_connections) | every open connection is closed now | the same |
 /// | [`set_http_error_rate`](Self::set_http_error_rate) | — | that share of requests is answered with the given status and an Elasticsearch-style JSON error, without reaching the server |
+/// | [`set_capacity`](Self::set_capacity) | — | requests beyond that many in flight at once are answered 429 `es_rejected_execution_exception` (a full write queue), without reaching the server |
 ///
 /// In HTTP mode, keep-alive connections carrying many requests (with `Content-Length` or
 /// chunked bodies) are supported; every forwarded request goes to the server on a fresh
 /// connection and its answer is relayed complete.
 ///
 /// ```
-/// use datatrace_testkit::{osmem, FaultProxy};
+/// use datatrace_testkit::{engine, FaultProxy};
 ///
-/// let proxy = FaultProxy::start(osmem().addr());
+/// let proxy = FaultProxy::start(engine().addr());
 /// proxy.set_http_error_rate(429, 1.0);
-/// // Point the client under test at proxy.url() instead of osmem().url().
+/// // Point the client under test at proxy.url() instead of engine().url().
 /// let reply = datatrace_testkit::client::request(proxy.addr(), "GET", "/", None).unwrap();
 /// assert_eq!(reply.status, 429);
 /// assert_eq!(reply.json()["error"]["type"], "es_rejected_execution_exception");
@@ -80,8 +81,17 @@ pub(crate) struct Shared {
     drop_rate: AtomicU64,
     /// `status << 32 | share in millionths`; 0 when off.
     http_error: AtomicU64,
+    /// Seconds of the `Retry-After` header of injected errors; 0 for none.
+    retry_after_secs: AtomicU64,
+    /// HTTP mode: requests in flight at most (0: no limit); more are answered 429.
+    capacity: AtomicU64,
+    /// HTTP mode: requests in flight now (read, not yet answered).
+    busy: AtomicU64,
     /// Bumped by `drop_connections`; every connection task watches it.
     kill: watch::Sender<u64>,
+    /// HTTP mode: the `Authorization` values accepted; requests without one of them are
+    /// answered 401 (None: no check).
+    authorization: std::sync::Mutex<Option<Vec<String>>>,
     connections: AtomicU64,
     dropped: AtomicU64,
     injected: AtomicU64,
@@ -108,8 +118,38 @@ impl Shared {
         (status != 0 && share > 0.0 && fastrand::f64() < share).then_some(status)
     }
 
+    /// Whether an HTTP request with this `Authorization` value (if any) may pass.
+    pub(crate) fn authorized(&self, value: Option<&str>) -> bool {
+        match &*self.authorization.lock().unwrap_or_else(|e| e.into_inner()) {
+            None => true,
+            Some(allowed) => value.is_some_and(|v| allowed.iter().any(|a| a == v)),
+        }
+    }
+
+    /// The `Retry-After` seconds of injected errors, if set.
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        Some(self.retry_after_secs.load(Ordering::Relaxed)).filter(|s| *s > 0)
+    }
+
+    /// Takes room for one HTTP request in flight; `None` when the capacity is exhausted.
+    pub(crate) fn enter(&self) -> Option<Busy<'_>> {
+        let cap = self.capacity.load(Ordering::Relaxed);
+        let now = self.busy.fetch_add(1, Ordering::Relaxed) + 1;
+        let busy = Busy(&self.busy);
+        (cap == 0 || now <= cap).then_some(busy)
+    }
+
     pub(crate) fn count(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One HTTP request in flight through the proxy (released on drop).
+pub(crate) struct Busy<'a>(&'a AtomicU64);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -129,7 +169,11 @@ impl FaultProxy {
             latency_micros: AtomicU64::new(0),
             drop_rate: AtomicU64::new(0f64.to_bits()),
             http_error: AtomicU64::new(0),
+            retry_after_secs: AtomicU64::new(0),
+            capacity: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
             kill: watch::Sender::new(0),
+            authorization: std::sync::Mutex::new(None),
             connections: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             injected: AtomicU64::new(0),
@@ -202,11 +246,44 @@ impl FaultProxy {
         self.shared.http_error.store(packed, Ordering::Relaxed);
     }
 
-    /// Turns every fault off (latency, drops, HTTP errors).
+    /// HTTP mode: lets through only requests whose `Authorization` header is one of
+    /// `values` (for instance `Basic ZWxhc3RpYzpwdw==`, `ApiKey ...`, `Bearer ...`), answering
+    /// others 401 like a secured cluster; `None` lets everything through. For testing
+    /// credentials against an engine that runs without its security plugin.
+    pub fn require_authorization<S: Into<String>>(&self, values: Option<Vec<S>>) {
+        *self
+            .shared
+            .authorization
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
+            values.map(|v| v.into_iter().map(Into::into).collect());
+    }
+
+    /// HTTP mode: injected errors carry `Retry-After: <secs>` (the delay a server under load
+    /// asks its clients to wait); `None` leaves the header out (the default).
+    pub fn set_retry_after(&self, secs: Option<u64>) {
+        self.shared
+            .retry_after_secs
+            .store(secs.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// HTTP mode: at most `n` requests in flight at once (from the end of a request to the
+    /// end of its answer, the latency included); more are answered 429 with an
+    /// `es_rejected_execution_exception`, like a cluster whose write queue is full, without
+    /// reaching the server. `None` (the default) lets any number through.
+    pub fn set_capacity(&self, n: Option<u64>) {
+        self.shared
+            .capacity
+            .store(n.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Turns every fault off (latency, drops, HTTP errors, `Retry-After`, capacity).
     pub fn clear(&self) {
+        self.set_capacity(None);
         self.set_latency(Duration::ZERO);
         self.set_drop_rate(0.0);
         self.set_http_error_rate(0, 0.0);
+        self.set_retry_after(None);
     }
 
     /// What the proxy has done so far.

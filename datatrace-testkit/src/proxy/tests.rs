@@ -114,3 +114,29 @@ fn answers_502_when_the_server_is_unreachable() {
     assert_eq!(reply.status, 502);
     assert_eq!(reply.json()["error"]["type"], "bad_gateway_exception");
 }
+
+#[test]
+fn requests_beyond_the_capacity_are_rejected_like_a_full_write_queue() {
+    let proxy = FaultProxy::start(origin());
+    // One request at a time, each held for a second: of two sent together, one passes.
+    proxy.set_capacity(Some(1));
+    proxy.set_latency(Duration::from_secs(1));
+    let addr = proxy.addr();
+    let sent: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                crate::client::request(addr, "GET", "/chunked", None)
+                    .unwrap()
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses: Vec<u16> = sent.into_iter().map(|t| t.join().unwrap()).collect();
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 429]);
+    assert_eq!(proxy.stats().injected, 1);
+    // The room is given back: the next request passes.
+    proxy.set_latency(Duration::ZERO);
+    let reply = crate::client::request(addr, "GET", "/chunked", None).unwrap();
+    assert_eq!(reply.status, 200);
+}
