@@ -45,8 +45,13 @@ async fn lost_connections_and_lock_waits_are_retried() {
                      OR INFO LIKE 'LOAD DATA LOCAL INFILE%INTO TABLE `{dst}`.`t`%' LIMIT 1"
                 ));
                 if let Ok(id) = id.trim().parse::<u64>() {
-                    exec(&format!("KILL CONNECTION {id}"));
-                    return true;
+                    // The writer may have ended between the two statements (its lock wait
+                    // timed out and the pool dropped the connection): look again.
+                    match db().exec_at(db().addr(), &format!("KILL CONNECTION {id}")) {
+                        Ok(_) => return true,
+                        Err(e) if e.contains("Unknown thread id") => {}
+                        Err(e) => panic!("KILL CONNECTION {id}: {e}"),
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
