@@ -49,6 +49,8 @@ pub struct MySqlSource {
     snapshot: OnceCell<Snapshot>,
     recorded: std::sync::Mutex<Option<BinlogPosition>>,
     zero_dates: AtomicU64,
+    /// Read and planning attempts retried after a transient failure (a lost connection).
+    retries: AtomicU64,
     /// A copy inside a change stream (after a binlog gap): every row carries this position
     /// and no checkpoint is declared (the stream's checkpoints are binlog positions).
     stamp: Option<Position>,
@@ -100,6 +102,7 @@ impl MySqlSource {
             snapshot: OnceCell::new(),
             recorded: std::sync::Mutex::new(None),
             zero_dates: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
             stamp: None,
         })
     }
@@ -154,6 +157,12 @@ impl MySqlSource {
     /// Zero dates met so far (read as NULL or kept as text).
     pub fn zero_dates_seen(&self) -> u64 {
         self.zero_dates.load(Ordering::Relaxed)
+    }
+
+    /// Reads and plannings of this source tried again after a transient failure (a killed
+    /// session, a restarted server, a dropped link), over all its parts so far.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     fn name(&self) -> String {
@@ -394,6 +403,7 @@ impl Source for MySqlSource {
                 Ok(p) => break p,
                 Err(e) if e.is_transient() => match budget.failed(0) {
                     Some(delay) => {
+                        self.retries.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(table = %self.name(), attempt = budget.attempts(), error = %e, "planning failed; trying again");
                         tokio::time::sleep(delay).await;
                     }

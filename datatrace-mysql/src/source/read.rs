@@ -150,6 +150,8 @@ impl MySqlSource {
                 ),
             });
         };
+        self.retries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(table = %self.name(), attempt = budget.attempts(), rows = progress, error = %e, "read failed; resuming after the last row read");
         tokio::select! {
             _ = out.cancelled().cancelled() => Err(e),
