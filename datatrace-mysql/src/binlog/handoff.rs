@@ -18,7 +18,8 @@ use datatrace_core::{
 };
 use datatrace_core::{Emitter, Part, Schema, Source};
 
-use super::position::{from_position, to_position};
+use super::checkpoint::{snapshot_position, StreamCheckpoint};
+use super::position::to_position;
 use super::stream::current_position;
 use crate::connect::MySqlConnection;
 use crate::error::MySqlError;
@@ -35,9 +36,9 @@ pub async fn prepare_stream_start(
 ) -> Result<BinlogPosition, datatrace_core::Error> {
     let core = |e: MySqlError| datatrace_core::Error::source(unit, e);
     if let Some(cp) = store.load(job, unit).await? {
-        if let Some(p) = cp.parts.first().and_then(|p| p.position.as_ref()) {
-            if let Some(b) = from_position(p) {
-                return Ok(b);
+        if let Some(part) = cp.parts.first() {
+            if let Some(p) = &part.position {
+                return Ok(StreamCheckpoint::decode(unit, &part.part.id, p)?.at);
             }
         }
     }
@@ -128,12 +129,14 @@ impl Handoff {
         let exact = self.exact.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut out = std::collections::HashMap::new();
         for u in exact {
-            let at = self.store.load(&self.job, &u).await?.and_then(|cp| {
-                cp.parts.iter().find_map(|p| {
-                    let s = p.position.as_ref()?.state.get("snapshot")?;
-                    serde_json::from_value::<BinlogPosition>(s.clone()).ok()
-                })
-            });
+            let mut at = None;
+            if let Some(cp) = self.store.load(&self.job, &u).await? {
+                for p in &cp.parts {
+                    if let Some(pos) = &p.position {
+                        at = at.or(snapshot_position(&u, &p.part.id, pos)?);
+                    }
+                }
+            }
             match at {
                 Some(p) => {
                     out.insert(u, super::position::ordinal(&p.file, p.pos));
@@ -296,6 +299,8 @@ impl Source for HandoffStream {
         let p0 = self.handoff.start().await?;
         self.handoff.snapshots_done(out).await?;
         let mut from = from.unwrap_or_else(|| to_position(&p0, None));
+        // Refused here, naming this unit, before the floors are added to it.
+        StreamCheckpoint::decode(&self.handoff.stream_unit, &part.id, &from)?;
         let floors = self.handoff.floors().await?;
         if !floors.is_empty() {
             if let serde_json::Value::Object(m) = &mut from.state {

@@ -7,6 +7,8 @@
 //!   tables and then streams their changes, on the job's own checkpoint store.
 //! - [`handoff`]: `snapshot+cdc` without a gap: the stream starts at a position taken before
 //!   the snapshots, and replays what happened during them.
+//! - [`checkpoint`]: the checkpoints a stream resumes from, decoded in one place; a damaged
+//!   one is refused.
 //! - [`retention`]: the time left before the server may purge the binlog a stream needs.
 //! - [`gap`]: a position the server no longer has (purged binlogs), found at start and on
 //!   every reconnect; `on_binlog_gap` fails or copies the tables again (`resnapshot`).
@@ -19,6 +21,7 @@
 //! map (`tables`, `decode`), which reconciles the table's current shape with the event's
 //! (`shape`), and DDL statements ([`ddl`]) become table changes (`table_changes`).
 
+pub mod checkpoint;
 mod config;
 pub mod ddl;
 mod decode;

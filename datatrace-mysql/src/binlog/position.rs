@@ -56,12 +56,12 @@ pub fn event_state(file: &str, pos: u64, gtid: Option<String>) -> serde_json::Va
     serde_json::Value::Object(m)
 }
 
-/// Reads a checkpoint state back; `None` when it is not a binlog position.
+/// Reads a checkpoint state back; `None` when it is not a binlog position (a stream that
+/// resumes refuses such a checkpoint: see [`super::checkpoint::StreamCheckpoint::decode`]).
 pub fn from_position(p: &Position) -> Option<BinlogPosition> {
-    if p.state.get("event").is_some() {
-        return None;
-    }
-    serde_json::from_value(p.state.clone()).ok()
+    super::checkpoint::StreamCheckpoint::decode("binlog", "whole", p)
+        .ok()
+        .map(|c| c.at)
 }
 
 /// Strips the 4 checksum bytes that MariaDB leaves at the end of the file name of the first

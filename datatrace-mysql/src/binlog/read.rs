@@ -7,12 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use datatrace_core::{Emitter, Part, Position, Source};
 
-use super::position::from_position;
+use super::checkpoint::StreamCheckpoint;
 use super::reader::Reader;
 use super::retention::guard;
 use super::source::BinlogSource;
 use super::stats::NOT_AT_RISK;
 use crate::error::MySqlError;
+
+/// The unit a stream's errors name (the stream unit of a `snapshot+cdc` job is named so).
+const STREAM_UNIT: &str = "binlog";
 
 /// Aborts a task when dropped (the retention guard of a read).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -31,27 +34,23 @@ impl Source for BinlogSource {
 
     async fn read(
         &self,
-        _part: &Part,
+        part: &Part,
         from: Option<Position>,
         out: &mut Emitter,
     ) -> datatrace_core::Result<()> {
-        let core = |e: MySqlError| datatrace_core::Error::source("binlog", e);
+        let core = |e: MySqlError| datatrace_core::Error::source(STREAM_UNIT, e);
         let commit_ms = from.as_ref().and_then(|p| p.ts_ms);
-        // Tables whose changes up to some point are already in the target (see
-        // `handoff::Handoff::floors`), passed along with the start position.
-        let floors: std::collections::HashMap<String, u64> = from
-            .as_ref()
-            .and_then(|p| p.state.get("floors"))
-            .and_then(|f| serde_json::from_value(f.clone()).ok())
-            .unwrap_or_default();
-        let committed = match from {
-            Some(p) => from_position(&p).ok_or_else(|| {
-                core(MySqlError::Config(format!(
-                    "the checkpoint {} is not a binlog position",
-                    p.state
-                )))
-            })?,
-            None => self.start_position().await.map_err(core)?,
+        // The start position, and the tables whose changes up to some point are already in
+        // the target (see `handoff::Handoff::floors`); a damaged checkpoint is refused.
+        let (committed, floors) = match from {
+            Some(p) => {
+                let cp = StreamCheckpoint::decode(STREAM_UNIT, &part.id, &p)?;
+                (cp.at, cp.floors)
+            }
+            None => (
+                self.start_position().await.map_err(core)?,
+                Default::default(),
+            ),
         };
         *self.committed.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((committed.clone(), commit_ms));
