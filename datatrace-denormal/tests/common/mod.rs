@@ -7,6 +7,10 @@
 #![allow(dead_code)]
 
 pub mod changes;
+mod join;
+
+#[allow(unused_imports)]
+pub use join::*;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,10 +35,15 @@ CREATE TABLE order_items (id INT PRIMARY KEY, order_id INT NOT NULL, product_id 
 
 /// A database holding the shop, with `orders` orders (about 2.5 lines each).
 pub fn shop(orders: u32) -> String {
-    let db = mariadb().create_database("denormal");
+    shop_on(mariadb(), orders)
+}
+
+/// [`shop`] on another server.
+pub fn shop_on(server: &datatrace_testkit::MariaDb, orders: u32) -> String {
+    let db = server.create_database("denormal");
     let customers = (orders / 4).max(3);
     let products = (orders / 5).max(5);
-    mariadb().exec(&format!(
+    server.exec(&format!(
         "USE `{db}`; {SCHEMA}
          INSERT INTO customers SELECT seq, CONCAT('customer ', seq, ' ü'), IF(seq % 3 = 0, 'gold', 'std'), ELT(1 + seq % 3, 'eu', 'us', 'ap') FROM seq_1_to_{customers};
          INSERT INTO products SELECT seq, CONCAT('SKU-', seq), CONCAT('product \"', seq, '\"'), seq * 1.25 FROM seq_1_to_{products};
@@ -140,7 +149,14 @@ pub struct Tables {
 }
 
 pub async fn tables(db: &str) -> Tables {
-    let conn = mysql(db).await;
+    tables_on(mariadb(), db).await
+}
+
+/// [`tables`] on another server.
+pub async fn tables_on(server: &datatrace_testkit::MariaDb, db: &str) -> Tables {
+    let conn = MySqlConnection::connect(&ConnectionConfig::new(server.url_for(db)))
+        .await
+        .expect("connect");
     let mut c = conn.get().await.expect("conn");
     let customers: Vec<(i64, String, String, String)> = c
         .query("SELECT id, name, tier, region FROM customers")
@@ -213,7 +229,7 @@ pub async fn tables(db: &str) -> Tables {
     }
 }
 
-fn pick(obj: &Json, fields: &[&str]) -> serde_json::Map<String, Json> {
+pub(crate) fn pick(obj: &Json, fields: &[&str]) -> serde_json::Map<String, Json> {
     fields
         .iter()
         .map(|f| (f.to_string(), obj[*f].clone()))
@@ -529,74 +545,5 @@ pub fn stream_config() -> PipelineConfig {
         linger: Duration::from_millis(20),
         checkpoint_interval: Duration::from_millis(50),
         ..Default::default()
-    }
-}
-
-/// customers with their orders as child documents (join field `doc_join`), each order
-/// embedding its lines, products and tags.
-pub fn customers_with_child_orders(name: &str) -> DocumentSpec {
-    let mut spec = customers_spec(name);
-    spec.relations[0].nested = false;
-    spec.relations[0].order_by.clear();
-    spec.relations[0].child_documents = true;
-    spec.relations[1].nested = true;
-    spec
-}
-
-impl Tables {
-    /// The expected documents of [`customers_with_child_orders`]: id -> (source, routing).
-    pub fn customers_join_docs(&self, name: &str) -> BTreeMap<String, (Json, Option<String>)> {
-        let mut out = BTreeMap::new();
-        for (id, c) in &self.customers {
-            let mut doc = c.as_object().unwrap().clone();
-            doc.insert("doc_join".into(), json!({"name": name}));
-            out.insert(format!("{name}#{id}"), (Json::Object(doc), None));
-        }
-        for (oid, (cust, o)) in &self.orders {
-            let Some(cid) = cust.filter(|c| self.customers.contains_key(c)) else {
-                continue;
-            };
-            let mut m = pick(o, &["id", "status", "placed_on"]);
-            let lines: Vec<Json> = self
-                .items
-                .iter()
-                .filter(|(_, (order, _, _))| order == oid)
-                .map(|(_, (_, product, item))| {
-                    let mut l = pick(item, &["id", "qty"]);
-                    l.insert(
-                        "product".into(),
-                        self.product(*product, &["id", "sku", "price"]),
-                    );
-                    Json::Object(l)
-                })
-                .collect();
-            m.insert("lines".into(), Json::Array(lines));
-            let parent = format!("{name}#{cid}");
-            m.insert(
-                "doc_join".into(),
-                json!({"name": "orders", "parent": parent}),
-            );
-            out.insert(format!("orders#{oid}"), (Json::Object(m), Some(parent)));
-        }
-        out
-    }
-}
-
-/// Asserts the index holds exactly `expected`, routings included.
-pub fn assert_routed_docs(index: &str, expected: &BTreeMap<String, (Json, Option<String>)>) {
-    let got = index_docs(index);
-    for (id, (want, routing)) in expected {
-        let Some((have, r)) = got.get(id) else {
-            panic!("{index}: document {id} is missing; expected {want}");
-        };
-        assert_eq!(canon(have), canon(want), "{index}: document {id} differs");
-        assert_eq!(r, routing, "{index}: document {id} has another routing");
-    }
-    for id in got.keys() {
-        assert!(
-            expected.contains_key(id),
-            "{index}: document {id} should not exist: {}",
-            got[id].0
-        );
     }
 }
