@@ -44,6 +44,9 @@ async fn binlog_retention_time_left_is_reported_and_published() {
     let left = r.time_left_secs.expect("an older file is at risk");
     assert!((3590..=3600).contains(&left), "{r}");
     assert!(r.bytes_behind > 0 && r.to_string().contains("1 h"), "{r}");
+    // MariaDB 10.11 has no max_binlog_total_size: the time left is by age alone.
+    assert_eq!((r.size_limit, r.size_time_left_secs), (0, None), "{r}");
+    assert!(!r.by_size(), "{r}");
 
     // A stream held behind (the target takes one record a second) publishes it.
     let source = BinlogSource::new(

@@ -99,7 +99,7 @@ pub async fn check_stopped(manager: &Arc<Manager>, warned: &mut Warned) {
         let advice = if gap {
             ""
         } else {
-            ": start the task before then, or raise the server's binlog_expire_logs_seconds, else a binlog gap follows"
+            ": start the task before then, or raise the server's setting named above (binlog_expire_logs_seconds or max_binlog_total_size), else a binlog gap follows"
         };
         let text = format!("binlog retention of the stopped task: {}{advice}", r.text);
         manager
