@@ -1,11 +1,16 @@
 //! The web UI in a real browser: headless Chromium (Debian's `chromium`) driven by
 //! playwright-core. `tests/browser/wizard.mjs` adds data sources, runs the task wizard,
 //! starts the task and sees it reach done; a screenshot of the task page is saved to
-//! `target/ui-screenshots/monitor.png`. Then it adds a Kafka data source and makes two
-//! tasks with the wizard: MySQL -> Kafka (to done) and Kafka -> Elasticsearch (the topic
-//! picked from the live cluster; every row written, then stopped).
+//! `target/ui-screenshots/monitor.png`. On the way it checks the fixes found by trying the UI:
+//! the MySQL form hides the Elasticsearch-only fields, a test result outlives a redraw, the
+//! table picker filters, selects all shown, clears and takes patterns, a done unit shows its
+//! final count, Start on a done task asks first; then it clones the task under a long name
+//! (clipped in the task table), edits the clone and deletes it. Then it adds a Kafka data
+//! source and makes two tasks with the wizard: MySQL -> Kafka (to done) and Kafka ->
+//! Elasticsearch (the topic picked from the live cluster; every row written, then stopped).
 //! `tests/browser/security.mjs` signs in with a user name and password and walks every
-//! page over data full of XSS payloads.
+//! page over data full of XSS payloads (tasks, schedules and run history, data sources,
+//! alerts, audit log, dead letters, API token names).
 
 #[path = "serve_common.rs"]
 mod common;
@@ -42,13 +47,17 @@ fn the_wizard_runs_a_task_to_done_in_chromium() {
 
     let m = mariadb();
     let db = m.create_database("dtui");
+    // another database's table, for the table picker's filter to hide
+    let other = m.create_database("dtui_other");
     let user = unique_name("ui");
     let password = "Ui-Pass-4471";
     m.exec(&format!(
         "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}';
          CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}';
          GRANT ALL ON *.* TO '{user}'@'%'; GRANT ALL ON *.* TO '{user}'@'localhost';
-         CREATE TABLE {db}.items (id INT PRIMARY KEY, name VARCHAR(64), price DECIMAL(10,2));"
+         CREATE TABLE {db}.items (id INT PRIMARY KEY, name VARCHAR(64), price DECIMAL(10,2));
+         CREATE TABLE {db}.notes (id INT PRIMARY KEY);
+         CREATE TABLE {other}.items (id INT PRIMARY KEY);"
     ));
     let rows: Vec<String> = (1..=2000)
         .map(|i| format!("({i}, 'item {i}', {i}.5)"))
@@ -152,7 +161,7 @@ fn xss_payloads_in_every_rendered_string_execute_nothing_in_chromium() {
         Some(&json!({"name": "\"><script>window.__xss=3</script>", "type": "mysql",
                      "url": format!("mysql://{user}@127.0.0.1:{}/{db}", m.port()), "password": password})),
     );
-    s.ok(
+    let es = s.ok(
         "POST",
         "/api/datasources",
         Some(
@@ -176,6 +185,31 @@ fn xss_payloads_in_every_rendered_string_execute_nothing_in_chromium() {
     });
     let view = s.ok("GET", &format!("/api/tasks/{id}"), None);
     assert_eq!(view["overall"]["rejected"], 3, "{view}");
+    // A schedule on that task (its page lists it next to the run history), and a second
+    // task whose check fails to reach its target: that run's error names the marked-up URL.
+    s.ok(
+        "POST",
+        "/api/schedules",
+        Some(&json!({"task_id": id, "cron": "0 3 * * *", "timezone": "UTC", "action": "check"})),
+    );
+    let failing = s.ok(
+        "POST",
+        "/api/tasks",
+        Some(&json!({"name": "<svg onload=window.__xss=14>",
+                     "source": {"datasource": ds["id"], "tables": [format!("{db}.items")]},
+                     "target": {"datasource": es["id"], "index": "items"}})),
+    );
+    let failing = failing["id"].as_i64().unwrap();
+    let (st, _) = s.call("POST", &format!("/api/tasks/{failing}/verify"), None);
+    assert!(
+        st >= 400,
+        "a check against an unreachable target answered {st}"
+    );
+    let runs = s.ok("GET", &format!("/api/tasks/{failing}/runs"), None);
+    assert!(
+        runs.to_string().contains(MARKER),
+        "the failed run's error lacks the URL: {runs}"
+    );
     // An alert channel and a rule named with markup (the Alerts page lists both, the rule
     // form its channels and the history filter its rules).
     let ch = s.ok(
@@ -212,6 +246,7 @@ fn xss_payloads_in_every_rendered_string_execute_nothing_in_chromium() {
     let out = Command::new("node")
         .arg(browser_dir.join("security.mjs"))
         .args([&s.url(), admin, admin_pw, &id.to_string(), MARKER])
+        .arg(failing.to_string())
         .current_dir(&browser_dir)
         .output()
         .expect("node runs (install nodejs; see scripts/setup-browser.sh)");
@@ -238,4 +273,13 @@ fn xss_payloads_in_every_rendered_string_execute_nothing_in_chromium() {
     );
     let counts = s.ok("GET", &format!("/api/tasks/{id}/dead-letters"), None)["counts"].clone();
     assert_eq!(counts, json!({"new": 2, "replayed": 0, "discarded": 1}));
+    // The API token named with markup in the browser was made.
+    let made = s.ok("GET", "/api/audit?actor=ui-admin&action=token.create", None);
+    assert!(
+        made.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["outcome"] == "ok"),
+        "{made}"
+    );
 }

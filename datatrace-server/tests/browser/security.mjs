@@ -8,12 +8,15 @@
 // It also discards a dead letter through the UI (a session change with its CSRF token) and
 // checks that the same change without the token is refused.
 //
-// node security.mjs <server-url> <username> <password> <task-id> <payload-marker>
+// The task's page is walked with its schedule and run history, and a second (failed) task's
+// run history, a failed check whose error names the target's URL; an API token is created with a payload name.
+//
+// node security.mjs <server-url> <username> <password> <task-id> <payload-marker> <checked-task-id>
 import { chromium } from 'playwright-core';
 
-const [url, username, password, taskId, marker] = process.argv.slice(2);
-if (!marker) {
-  console.error('usage: node security.mjs URL USERNAME PASSWORD TASK_ID MARKER');
+const [url, username, password, taskId, marker, checkedId] = process.argv.slice(2);
+if (!checkedId) {
+  console.error('usage: node security.mjs URL USERNAME PASSWORD TASK_ID MARKER CHECKED_TASK_ID');
   process.exit(2);
 }
 
@@ -89,6 +92,12 @@ try {
   await page.locator('#log-list div', { hasText: marker }).first().waitFor();
   shows(await audit('task page'), 'task page');
 
+  step('task page: schedules and run history');
+  await page.locator('#schedules tr[data-schedule]').waitFor();
+  await page.locator('#runs tr[data-run]').first().waitFor();
+  await page.locator('#runs-chart rect').first().waitFor({ state: 'attached' });
+  await audit('schedules and run history');
+
   step('the amber status links to the dead letters');
   await page.click('#rejects-link');
   await page.waitForURL(/dead-letters$/);
@@ -124,6 +133,14 @@ try {
   }, taskId);
   if (noCsrf !== 403) fail('a change without the CSRF token answered ' + noCsrf);
 
+  step('a failed check: the run history shows its error naming the URL');
+  await page.goto(url + '/#/tasks/' + checkedId);
+  await page.locator('#task-status [data-status]').waitFor();
+  await page.locator('#runs tr[data-run]', { hasText: marker }).first().waitFor();
+  await page.locator('#runs tr[data-run] [data-status="failed"]').first().waitFor();
+  await page.locator('#schedules td.hint').waitFor();
+  shows(await audit('failed check: run history'), 'failed check: run history');
+
   step('data sources');
   await page.goto(url + '/#/datasources');
   await page.locator('#ds-list tr', { hasText: marker }).first().waitFor();
@@ -148,6 +165,12 @@ try {
   await page.goto(url + '/#/account');
   await page.waitForSelector('h2:has-text("My API tokens")');
   await audit('account');
+
+  step('an API token named with a payload');
+  await page.fill('#token-name', '<img src=x onerror=window.__xss=13>');
+  await page.click('#token-create');
+  await page.locator('#new-token code').waitFor();
+  shows(await audit('account: token names'), 'account: token names');
 
   step('sign out ends the session');
   await page.click('#logout');

@@ -20,6 +20,8 @@ const browser = await chromium.launch({
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 const step = (what) => console.log('step: ' + what);
+const fail = (why) => { throw new Error(why); };
+const db = table.split('.')[0];
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.setDefaultTimeout(60000);
@@ -39,7 +41,13 @@ try {
   await page.click('a[data-nav="datasources"]');
   await page.waitForSelector('#ds-form');
   await page.fill('#ds-name', 'shop');
+  // The Elasticsearch-only fields (user name, API key) and their labels are hidden for MySQL.
+  await page.selectOption('#ds-type', 'elasticsearch');
+  await page.locator('label[for="ds-api-key"]').waitFor();
   await page.selectOption('#ds-type', 'mysql');
+  for (const sel of ['label[for="ds-api-key"]', 'label[for="ds-username"]', '#ds-api-key', '#ds-username']) {
+    if (await page.evaluate((q) => [...document.querySelectorAll(q)].some((e) => e.checkVisibility()), sel)) fail(sel + ' is shown on the MySQL form');
+  }
   await page.fill('#ds-url', mysqlUrl);
   await page.fill('#ds-password', mysqlPassword);
   await page.click('#ds-save');
@@ -55,6 +63,10 @@ try {
   await page.fill('#ds-url', esUrl);
   await page.click('#ds-save');
   await page.locator('#ds-list tr', { hasText: 'search' }).waitFor();
+  // The list was drawn again: the MySQL source's test result is still there.
+  if (!await page.locator('#ds-list tr', { hasText: 'shop' }).locator('.test-result.ok').isVisible()) {
+    fail('the test result vanished when the list was drawn again');
+  }
 
   step('wizard 1: source and target');
   await page.click('a[data-nav="new"]');
@@ -63,10 +75,32 @@ try {
   await page.selectOption('#wz-target', { label: 'search (elasticsearch)' });
   await page.click('#wz-next');
 
-  step('wizard 2: pick the table from the live source');
+  step('wizard 2: pick the table from the live source (filter, select all, clear, pattern)');
   const box = page.locator(`#wz-units input[value="${table}"]`);
   await box.waitFor();
+  const boxes = page.locator('#wz-units input[type=checkbox]');
+  const chips = page.locator('#wz-chosen .chip');
+  const everything = await boxes.count();
+  await page.fill('#wz-filter', db + '.');
+  await page.waitForFunction((n) => document.querySelectorAll('#wz-units input[type=checkbox]').length === n, 2);
+  if (everything <= 2) fail('the filter had nothing to hide: ' + everything + ' unit(s)');
+  await page.click('#wz-all');
+  if (await chips.count() !== 2 || await page.locator('#wz-units input:checked').count() !== 2) fail('select all shown did not pick both tables');
+  if (await page.locator('#wz-next').isDisabled()) fail('Next is disabled with units chosen');
+  await page.click('#wz-none');
+  if (await chips.count() !== 0) fail('clear shown left units chosen');
+  if (!await page.locator('#wz-next').isDisabled()) fail('Next is enabled with nothing chosen');
+  await page.fill('#wz-filter', 'no-such-table-anywhere');
+  await page.locator('#wz-units', { hasText: 'Nothing matches the filter.' }).waitFor();
+  await page.fill('#wz-pattern', db + '.it*');
+  await page.click('#wz-add-pattern');
+  await page.locator(`#wz-chosen .chip[data-unit="${db}.it*"]`).waitFor();
+  await page.locator(`#wz-chosen .chip[data-unit="${db}.it*"] button`).click();
+  if (await chips.count() !== 0) fail('the pattern chip was not removed');
+  await page.fill('#wz-filter', 'ITEMS');
   await box.check();
+  await page.locator(`#wz-chosen .chip[data-unit="${table}"]`).waitFor();
+  if (await chips.count() !== 1) fail('more than the one table chosen');
   await page.click('#wz-next');
 
   step('wizard 3: parameters');
@@ -87,6 +121,25 @@ try {
   await page.waitForFunction(() => document.querySelector('#overall-text')?.textContent === '100.0%');
   await page.locator(`#units tr[data-unit="${table}"] [data-status="done"]`).waitFor();
   const written = await page.locator('#stat-written').textContent();
+  // Done: the unit's count is final, not "2,000 / <estimate>" (the estimate was known).
+  const estimate = await page.evaluate(async () => {
+    const r = await fetch('/api/tasks/' + location.hash.split('/')[2] + '/units', { headers: { Authorization: 'Bearer ' + sessionStorage.getItem('datatrace-token') } });
+    return (await r.json()).map((u) => u.estimated_total)[0];
+  });
+  if (!estimate) fail('no estimated total for the unit: nothing to check');
+  const unitWritten = await page.locator(`#units tr[data-unit="${table}"] td.num`).nth(1).textContent();
+  if (unitWritten !== written) fail('the done unit shows ' + JSON.stringify(unitWritten) + ' (estimate ' + estimate + '), not ' + written);
+
+  step('Start on a done task asks before starting afresh');
+  const starts = [];
+  page.on('request', (r) => { if (r.method() === 'POST' && /\/start$/.test(r.url())) starts.push(r.url()); });
+  let asked = null;
+  page.once('dialog', async (d) => { asked = d.type() + ': ' + d.message(); await d.dismiss(); });
+  await page.click('#btn-start');
+  await page.waitForTimeout(1000);
+  if (!asked || !asked.startsWith('confirm') || !asked.includes('afresh')) fail('Start on a done task did not ask: ' + asked);
+  if (starts.length) fail('Start went ahead although the question was declined');
+  await page.locator('#task-status [data-status="done"]').waitFor();
   await page.locator('#log-list div').first().waitFor();
   await page.click('#tab-error');
   await page.click('#tab-realtime');
@@ -122,9 +175,82 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   if (errors.length) throw new Error('errors in the page: ' + errors.join('; '));
   console.log('done: written ' + written);
+  await manage(page, errors);
   if (kafkaUrl) await kafka(page, errors);
 } finally {
   await browser.close();
+}
+
+// Clone the task (with a long name), edit the clone, see the long name clipped in the task
+// table, delete the clone.
+async function manage(page, errors) {
+  step('clone: the wizard starts from the task');
+  const taskUrl = page.url();
+  await page.click('.manage button[data-action="clone"]');
+  await page.waitForURL(/#\/tasks\/\d+\/clone$/);
+  await page.waitForSelector('h1:has-text("Clone task")');
+  if (await page.locator('#wz-source option:checked').textContent() !== 'shop (mysql)') fail('the clone lost its source');
+  await page.click('#wz-next');
+  await page.locator(`#wz-chosen .chip[data-unit="${table}"]`).waitFor();
+  await page.click('#wz-next');
+  await page.waitForSelector('#wz-naming');
+  if (await page.inputValue('#wz-name') !== 'shop-to-search-copy') fail('the clone is not named after the task: ' + await page.inputValue('#wz-name'));
+  if (await page.inputValue('#wz-naming') !== index) fail('the clone lost the target index');
+  const long = 'shop-to-search-copy-with-a-very-long-name-' + 'x'.repeat(160);
+  await page.fill('#wz-name', long);
+  await page.click('#wz-next');
+  await page.click('#wz-create-only');
+  await page.waitForURL((u) => /#\/tasks\/\d+$/.test(u.hash) && u.href !== taskUrl);
+  const cloneId = page.url().split('/').pop();
+  await page.waitForSelector('#task-status [data-status="idle"]');
+  const h1 = await page.locator('h1.clip').evaluate((e) => [e.scrollWidth > e.clientWidth, e.title]);
+  if (!h1[0] || h1[1] !== long) fail('the long name is not clipped in the title: ' + JSON.stringify(h1));
+
+  step('edit the clone');
+  await page.click('.manage button[data-action="edit"]');
+  await page.waitForSelector('h1:has-text("Edit task")');
+  await page.click('#wz-next');
+  await page.click('#wz-next');
+  await page.waitForSelector('#wz-batch');
+  if (await page.inputValue('#wz-batch') !== '250') fail('the clone lost the batch size');
+  await page.fill('#wz-batch', '400');
+  await page.click('#wz-next');
+  const summary = await page.locator('#wz-summary').textContent();
+  if (!summary.includes('"batch_size": 400')) fail('the edit summary lacks the new batch size: ' + summary);
+  await page.click('#wz-save');
+  await page.waitForURL((u) => u.hash === '#/tasks/' + cloneId);
+  const saved = await page.evaluate(async (id) => {
+    const r = await fetch('/api/tasks/' + id, { headers: { Authorization: 'Bearer ' + sessionStorage.getItem('datatrace-token') } });
+    return (await r.json()).config;
+  }, cloneId);
+  if (saved.settings.batch_size !== 400 || saved.name !== long) fail('the edit was not saved: ' + JSON.stringify(saved));
+
+  step('the task table clips the long name');
+  await page.click('a[data-nav="tasks"]');
+  const row = page.locator(`#task-list tr[data-id="${cloneId}"]`);
+  await row.waitFor();
+  const fit = await page.evaluate((id) => {
+    const td = document.querySelector(`#task-list tr[data-id="${id}"] td`);
+    const table = document.getElementById('task-list');
+    const r = td.getBoundingClientRect();
+    // what is drawn just right of the name's cell: the status cell, not the name running on
+    const beside = document.elementFromPoint(r.right + 4, r.top + r.height / 2);
+    return { clipped: td.scrollWidth > td.clientWidth, ellipsis: getComputedStyle(td).textOverflow, title: td.title,
+      overlaps: !!beside && td.contains(beside), table: table.getBoundingClientRect().width, main: document.getElementById('main').clientWidth };
+  }, cloneId);
+  if (!fit.clipped || fit.ellipsis !== 'ellipsis' || fit.overlaps || fit.title !== long) fail('the long name is not clipped with its title: ' + JSON.stringify(fit));
+  if (fit.table > fit.main) fail('the long name widens the task table: ' + JSON.stringify(fit));
+
+  step('delete the clone (after confirming)');
+  let asked = null;
+  page.once('dialog', async (d) => { asked = d.message(); await d.accept(); });
+  await row.locator('button[data-action="delete"]').click();
+  await row.waitFor({ state: 'detached' });
+  if (!asked || !asked.includes('Delete task')) fail('delete did not ask: ' + asked);
+  const ids = await page.evaluate(async () => (await (await fetch('/api/tasks', { headers: { Authorization: 'Bearer ' + sessionStorage.getItem('datatrace-token') } })).json()).map((t) => String(t.id)));
+  if (ids.includes(cloneId)) fail('the deleted task is still listed');
+  if (errors.length) fail('errors in the page: ' + errors.join('; '));
+  console.log('managed: cloned, edited, deleted');
 }
 
 // The Kafka part: a Kafka data source, then MySQL -> Kafka and Kafka -> Elasticsearch tasks
