@@ -172,7 +172,7 @@ fn main() {
                 3 => bench.python("mysql-es-bulk", "", &index),
                 _ => bench.python("mysql-es-parallel", "", &index),
             });
-            assert_eq!(es.count(&index), rows, "{}: documents", contenders[c]);
+            copied_all(es.count(&index), rows, c, contenders[c]);
             es.request("DELETE", &format!("/{index}"), None);
             run
         });
@@ -194,7 +194,7 @@ fn main() {
                 2 => bench.python("es-es-reindex", &source, &index),
                 _ => bench.python("es-es-server", &source, &index),
             });
-            assert_eq!(es.count(&index), rows, "{}: documents", contenders[c]);
+            copied_all(es.count(&index), rows, c, contenders[c]);
             es.request("DELETE", &format!("/{index}"), None);
             run
         });
@@ -255,6 +255,16 @@ fn interleave(
         }
     }
     runs
+}
+
+/// Checks a copy's document count: DataTrace must copy every row (the bench stops otherwise);
+/// a peer that loses documents is reported on its own line, and its run still counts.
+fn copied_all(got: u64, rows: u64, c: usize, name: &str) {
+    if c == 0 {
+        assert_eq!(got, rows, "{name}: documents");
+    } else if got != rows {
+        println!("!! {name} copied {got} of {rows} documents in this run");
+    }
 }
 
 /// Prints the medians of each contender and DataTrace's (the first's) rate over theirs.

@@ -46,9 +46,19 @@ ES_SIDE=(
     cdc_cli check_es denormal_cli servers wrong_values
     # the examples
     examples
+    # datatrace-fidelity: two of its tests are skipped below
+    fidelity
+)
+# Elasticsearch 7.17 from Maven Central has no x-pack, so no `unsigned_long` field type: the
+# sink refuses BIGINT UNSIGNED and BIT(64) columns there unless `mapping.unsigned` says
+# "keyword" or "long" (tested in `unsigned`). These two fidelity tests generate such columns
+# with default settings; they run in the OpenSearch pass above.
+ES_SKIP=(
+    --skip fidelity_numbers_survive_mysql_to_elasticsearch_and_back
+    --skip fidelity_differential_over_all_directions_and_modes
 )
 run env DATATRACE_SEARCH_ENGINE=elasticsearch cargo test --workspace --all-features \
-    --no-fail-fast "${ES_SIDE[@]/#/--test=}"
+    --no-fail-fast "${ES_SIDE[@]/#/--test=}" -- "${ES_SKIP[@]}"
 # The change-capture binaries' Elasticsearch tests (the rest of them is MySQL only).
 run env DATATRACE_SEARCH_ENGINE=elasticsearch cargo test --workspace --all-features \
     --no-fail-fast --test=cdc_crash --test=cdc_ddl --test=cdc_handoff -- elasticsearch
