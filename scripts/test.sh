@@ -44,6 +44,8 @@ ES_SIDE=(
     denormal_stream
     # datatrace-server
     cdc_cli check_es denormal_cli servers wrong_values
+    # the facade crate
+    snapshot_restart_es
     # the examples
     examples
     # datatrace-fidelity: two of its tests are skipped below
