@@ -5,8 +5,9 @@
 //! the MySQL form hides the Elasticsearch-only fields, a test result outlives a redraw, the
 //! table picker filters, selects all shown, clears and takes patterns, a done unit shows its
 //! final count, Start on a done task asks first; then it clones the task under a long name
-//! (clipped in the task table), edits the clone and deletes it. Then it adds a Kafka data
-//! source and makes two tasks with the wizard: MySQL -> Kafka (to done) and Kafka ->
+//! (clipped in the task table), edits the clone and deletes it, and has the test kill the
+//! server and start it again while the task page shows "reconnecting". Then it adds a Kafka
+//! data source and makes two tasks with the wizard: MySQL -> Kafka (to done) and Kafka ->
 //! Elasticsearch (the topic picked from the live cluster; every row written, then stopped).
 //! `tests/browser/security.mjs` signs in with a user name and password and walks every
 //! page over data full of XSS payloads (tasks, schedules and run history, data sources,
@@ -65,7 +66,7 @@ fn the_wizard_runs_a_task_to_done_in_chromium() {
     m.exec(&format!("INSERT INTO {db}.items VALUES {}", rows.join(",")));
 
     let dir = common::workdir("browser");
-    let s = Server::start(&dir);
+    let mut s = Server::start(&dir);
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("monitor.png");
@@ -73,8 +74,8 @@ fn the_wizard_runs_a_task_to_done_in_chromium() {
     let index = unique_name("uiitems");
     let index2 = unique_name("uievents");
     let prefix = unique_name("uikafka");
-    let out = Command::new("node")
-        .arg(browser_dir.join("wizard.mjs"))
+    let mut node = Command::new("node");
+    node.arg(browser_dir.join("wizard.mjs"))
         .args([
             &s.url(),
             TOKEN,
@@ -90,20 +91,14 @@ fn the_wizard_runs_a_task_to_done_in_chromium() {
             prefix,
             index2.clone(),
         ])
-        .current_dir(&browser_dir)
-        .output()
-        .expect("node runs (install nodejs; see scripts/setup-browser.sh)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "wizard.mjs failed:\n{text}\nserver:\n{}",
-        s.output()
-    );
+        .current_dir(&browser_dir);
+    let (ok, text) = run_with_outage(node, &mut s, &dir);
+    assert!(ok, "wizard.mjs failed:\n{text}\nserver:\n{}", s.output());
     assert!(text.contains("done: written 2,000"), "{text}");
+    assert!(
+        text.contains("outage: reconnecting shown, live again"),
+        "{text}"
+    );
     assert!(text.contains("kafka out: written 2,000"), "{text}");
     assert!(text.contains("kafka in: written 2,000"), "{text}");
     assert!(shot.exists(), "no screenshot at {}", shot.display());
@@ -128,6 +123,46 @@ fn the_wizard_runs_a_task_to_done_in_chromium() {
         assert_eq!(t["overall"]["written"], 2000, "{t}");
     }
     assert!(!s.output().contains(password), "the password was printed");
+}
+
+/// Runs a browser script that may ask for a server outage: on its line `outage: stop the
+/// server` the server is killed; on `outage: start the server` it is started again on the
+/// same address and data directory, and the script is told `started` on its stdin.
+/// Returns whether the script succeeded, and all it printed.
+fn run_with_outage(mut node: Command, s: &mut Server, dir: &Path) -> (bool, String) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    let mut child = node
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (install nodejs; see scripts/setup-browser.sh)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut e = String::new();
+        let _ = stderr.read_to_string(&mut e);
+        e
+    });
+    let mut text = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let Ok(line) = line else { break };
+        text.push_str(&line);
+        text.push('\n');
+        if line == "outage: stop the server" {
+            s.kill();
+        } else if line == "outage: start the server" {
+            let addr = s.addr.clone();
+            *s = Server::start_args(dir, &[], &["--listen", &addr])
+                .expect("the server starts again");
+            let _ = writeln!(stdin, "started");
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    text.push_str(&errors.join().unwrap());
+    (status.success(), text)
 }
 
 /// What every stored payload contains, and what the page must show as text.

@@ -4,8 +4,11 @@
 // URL: adds a Kafka data source (tested), runs the wizard MySQL -> Kafka (a topic prefix, no
 // target name) to done, then Kafka -> Elasticsearch (the topic picked from the live cluster, a
 // consumer group) until every row is written, and stops that stream.
+// Between the two it asks the test (on stdout, answered on stdin) to kill the server and
+// start it again, and sees the task page say "reconnecting" meanwhile.
 //
 // node wizard.mjs <server-url> <token> <mysql-url> <mysql-password> <table> <es-url> <index> <screenshot> [<kafka-url> <topic-prefix> <index2>]
+import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
 const [url, token, mysqlUrl, mysqlPassword, table, esUrl, index, screenshot, kafkaUrl, prefix, index2] = process.argv.slice(2);
@@ -175,7 +178,9 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   if (errors.length) throw new Error('errors in the page: ' + errors.join('; '));
   console.log('done: written ' + written);
+  const taskUrl = page.url();
   await manage(page, errors);
+  await outage(page, errors, taskUrl);
   if (kafkaUrl) await kafka(page, errors);
 } finally {
   await browser.close();
@@ -251,6 +256,35 @@ async function manage(page, errors) {
   if (ids.includes(cloneId)) fail('the deleted task is still listed');
   if (errors.length) fail('errors in the page: ' + errors.join('; '));
   console.log('managed: cloned, edited, deleted');
+}
+
+// A server outage: the test kills the server when told and starts it again on the same
+// address when told. Meanwhile the task page says it is reconnecting and marks what it shows
+// as stale (the status as "done?"); once the server is back, it is live again.
+async function outage(page, errors, taskUrl) {
+  step('outage: the task page says it is reconnecting while the server is down');
+  await page.goto(taskUrl);
+  await page.locator('#conn.live').waitFor();
+  await page.locator('#task-status [data-status="done"]').waitFor();
+  const before = errors.length;
+  const stale = () => page.evaluate(() => document.getElementById('main').classList.contains('stale'));
+  console.log('outage: stop the server');
+  await page.locator('#conn.reconnecting', { hasText: 'reconnecting' }).waitFor();
+  await page.locator('#task-status [data-status="unknown"]', { hasText: 'done?' }).waitFor();
+  if (!await stale()) fail('the page is not marked stale during the outage');
+  const rl = createInterface({ input: process.stdin });
+  const told = rl[Symbol.asyncIterator]();
+  console.log('outage: start the server');
+  const answer = (await told.next()).value;
+  rl.close();
+  process.stdin.destroy();
+  if (answer !== 'started') fail('the server was not started again: ' + answer);
+  await page.locator('#conn.live').waitFor();
+  await page.locator('#task-status [data-status="done"]').waitFor();
+  if (await stale()) fail('the page is still marked stale after the reconnect');
+  // the refused connections while the server was down are no page errors
+  errors.splice(before);
+  console.log('outage: reconnecting shown, live again');
 }
 
 // The Kafka part: a Kafka data source, then MySQL -> Kafka and Kafka -> Elasticsearch tasks
