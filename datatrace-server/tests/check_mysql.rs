@@ -305,6 +305,47 @@ fn transformed_copy_is_compared_row_by_row() {
     assert_eq!(report["units"][0]["repaired"]["deleted"], 1);
 }
 
+/// A target row that looks extra to the comparison although its key is in the source: the
+/// job's filter drops the source row now (it changed after it was copied). `--delete-extra`
+/// reads the source again by key before deleting, and keeps it; a truly extra row goes.
+#[test]
+fn delete_extra_keeps_a_row_whose_key_is_in_the_source() {
+    let dir = workdir("filtered");
+    let src = mariadb().create_database("chksrc");
+    let dst = mariadb().create_database("chkdst");
+    all_types_table(&src);
+    job(
+        &dir,
+        &src,
+        &dst,
+        "[[transforms]]\ntype = \"filter\"\nwhere = { field = \"i\", op = \"<\", value = 200 }\n",
+    );
+    assert_eq!(
+        mariadb()
+            .exec(&format!("SELECT COUNT(*) FROM {dst}.t"))
+            .trim(),
+        "19"
+    );
+    mariadb().exec(&format!(
+        "UPDATE {src}.t SET i = 1000 WHERE id = 5;
+         INSERT INTO {dst}.t (id, i) VALUES (-5, 1);"
+    ));
+    let (code, report) = check_json(&dir, &["--repair", "--delete-extra"]);
+    let u = &report["units"][0];
+    assert_eq!(strings(&u["extra_keys"]), ["-5", "5"], "{report}");
+    assert_eq!(u["repaired"]["deleted"], 1, "{report}");
+    assert_eq!(u["repaired"]["kept"], 1, "{report}");
+    assert_eq!(u["after_repair"]["extra"], 1, "{report}");
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        mariadb()
+            .exec(&format!("SELECT id, i FROM {dst}.t WHERE id IN (-5, 5)"))
+            .trim(),
+        "5\t50",
+        "the row whose key is in the source must be kept, the extra one deleted"
+    );
+}
+
 #[test]
 fn bad_jobs_exit_2() {
     let dir = workdir("bad");
