@@ -282,4 +282,58 @@ mod tests {
             Value::Json(json!({"o.w": 1, "z\"q": [1], "n2": null}))
         );
     }
+
+    #[test]
+    fn ids_decode_into_the_key_columns_source_lacks() {
+        let schema = Arc::new(Schema::new(
+            "i",
+            vec![
+                Column::new("a", DataType::String),
+                Column::new("v", DataType::String),
+                Column::new("n", DataType::Int),
+            ],
+        ));
+        let objects = HashSet::new();
+        let key = IdKey {
+            columns: vec![0, 2],
+            types: vec![DataType::String, DataType::Int],
+            separator: "_".into(),
+        };
+        let d = Decoder {
+            schema: &schema,
+            objects: &objects,
+            raw: false,
+            id: None,
+            id_key: Some(&key),
+            extra: None,
+        };
+        let body = br#"{"hits":{"hits":[
+            {"_id":"a\\_b\\\\_-7","_source":{"v":"x"}},
+            {"_id":"ignored_1","_source":{"a":"kept","v":"y","n":3}},
+            {"_id":"p_9","_source":{"a":"from source","v":"z"}},
+            {"_id":"q_5"},
+            {"_id":"no separator","_source":{"v":"w"}}]}}"#;
+        let answer: SearchAnswer = serde_json::from_slice(body).unwrap();
+        let mut hits = answer.hits.hits.into_iter();
+        let mut next = || d.record(hits.next().unwrap());
+        let r = next().unwrap();
+        assert_eq!(
+            r.values,
+            [Value::from("a_b\\"), Value::from("x"), Value::Int(-7)]
+        );
+        let r = next().unwrap();
+        assert_eq!(
+            r.values,
+            [Value::from("kept"), Value::from("y"), Value::Int(3)]
+        );
+        let r = next().unwrap();
+        assert_eq!(
+            r.values,
+            [Value::from("from source"), Value::from("z"), Value::Int(9)]
+        );
+        let r = next().unwrap();
+        assert_eq!(r.values, [Value::from("q"), Value::Null, Value::Int(5)]);
+        let e = next().unwrap_err().to_string();
+        assert!(e.contains("does not decode into the key columns"), "{e}");
+    }
 }

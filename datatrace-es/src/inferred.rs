@@ -293,3 +293,109 @@ fn collect(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The answer of `GET index/_mapping` for one index with `properties` and `_meta`.
+    fn answer(properties: Json, meta: Option<Json>) -> Json {
+        let mut mappings = json!({ "properties": properties });
+        if let Some(m) = meta {
+            mappings["_meta"] = json!({ "datatrace": m });
+        }
+        json!({ "i": { "mappings": mappings } })
+    }
+
+    fn no_id() -> SourceConfig {
+        SourceConfig {
+            id_column: None,
+            extra_column: None,
+            ..SourceConfig::new("i")
+        }
+    }
+
+    fn props() -> Json {
+        json!({
+            "v": {"type": "text"},
+            "b": {"type": "long"},
+            "a": {"type": "keyword"},
+            "d": {"type": "date", "format": "strict_date"}
+        })
+    }
+
+    #[test]
+    fn a_recorded_key_gives_the_key_columns_ids_decode_into() {
+        let meta = json!({"key": ["a", "b", "d"], "id_separator": "|"});
+        let got = mapping_to_schema("i", &answer(props(), Some(meta)), &no_id()).unwrap();
+        let names: Vec<&str> = got.schema.primary_key_names();
+        assert_eq!(names, ["a", "b", "d"]);
+        let k = got.id_key.expect("an id key");
+        let cols = got.schema.columns();
+        let of = |n: &str| got.schema.index_of(n).unwrap();
+        assert_eq!(k.columns, [of("a"), of("b"), of("d")]);
+        assert_eq!(k.types, [DataType::String, DataType::Int, DataType::Date]);
+        assert_eq!(k.separator, "|");
+        assert!(cols.iter().all(|c| c.name != ID_COLUMN));
+    }
+
+    #[test]
+    fn without_a_recorded_separator_the_default_one_is_used() {
+        let meta = json!({"key": ["b", "a"]});
+        let got = mapping_to_schema("i", &answer(props(), Some(meta)), &no_id()).unwrap();
+        let k = got.id_key.expect("an id key");
+        assert_eq!(k.separator, datatrace_core::doc_id::DEFAULT_SEPARATOR);
+        assert_eq!(k.types, [DataType::Int, DataType::String]);
+        assert_eq!(got.schema.primary_key_names(), ["b", "a"]);
+    }
+
+    #[test]
+    fn an_id_column_is_the_key_and_nothing_is_decoded() {
+        let meta = json!({"key": ["a", "b"]});
+        let cfg = SourceConfig::new("i");
+        let got = mapping_to_schema("i", &answer(props(), Some(meta)), &cfg).unwrap();
+        assert_eq!(got.id_key, None);
+        assert_eq!(got.schema.primary_key_names(), [ID_COLUMN]);
+        assert_eq!(got.schema.columns()[0].name, ID_COLUMN);
+    }
+
+    #[test]
+    fn no_key_when_the_mapping_names_none_or_an_unknown_column() {
+        for meta in [
+            None,
+            Some(json!({"key": []})),
+            Some(json!({"key": ["a", "gone"]})),
+            Some(json!({"key": "a"})),
+        ] {
+            let got = mapping_to_schema("i", &answer(props(), meta.clone()), &no_id()).unwrap();
+            assert_eq!(got.id_key, None, "{meta:?}");
+            assert!(got.schema.primary_key().is_empty(), "{meta:?}");
+        }
+    }
+
+    #[test]
+    fn keyed_follows_the_recorded_order_and_drops_a_key_it_cannot_find() {
+        let schema = Schema::new(
+            "i",
+            vec![
+                Column::new("x", DataType::Int),
+                Column::new("y", DataType::String),
+            ],
+        );
+        let (s, k) = keyed(
+            "i",
+            schema.clone(),
+            None,
+            Some((vec!["y".into(), "x".into()], "~".into())),
+        )
+        .unwrap();
+        assert_eq!(s.primary_key(), [1, 0]);
+        let k = k.unwrap();
+        assert_eq!(k.columns, [1, 0]);
+        assert_eq!(k.types, [DataType::String, DataType::Int]);
+        assert_eq!(k.separator, "~");
+        let (s, k) = keyed("i", schema, None, Some((vec!["z".into()], "_".into()))).unwrap();
+        assert!(k.is_none() && s.primary_key().is_empty());
+    }
+}
