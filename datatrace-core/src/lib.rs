@@ -75,6 +75,7 @@ pub mod doc_id;
 pub mod error;
 pub mod job;
 pub mod lag;
+pub mod limits;
 pub mod pattern;
 pub mod progress;
 pub mod record;

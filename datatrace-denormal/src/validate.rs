@@ -34,6 +34,15 @@ fn check_name(doc: &str, what: &str, name: &str) -> Result<()> {
     }
 }
 
+/// The largest `batch_size` (roots per batch).
+pub const MAX_BATCH_SIZE: u64 = 100_000;
+/// The largest `window_ms` (ten minutes).
+pub const MAX_WINDOW_MS: u64 = 600_000;
+/// The largest `rebuild_concurrency`.
+pub const MAX_REBUILD_CONCURRENCY: u64 = 256;
+/// The largest `max_fan_out`.
+pub const MAX_FAN_OUT: u64 = 1_000_000_000;
+
 /// The checks of [`DocumentSpec::check`].
 pub fn check_spec(spec: &DocumentSpec) -> Result<()> {
     let doc = spec.name.as_str();
@@ -42,15 +51,20 @@ pub fn check_spec(spec: &DocumentSpec) -> Result<()> {
     if spec.table.trim().is_empty() {
         return err(None, "table: name the root table".into());
     }
-    for (k, v) in [
-        ("batch_size", spec.batch_size as u64),
-        ("rebuild_concurrency", spec.rebuild_concurrency as u64),
-        ("max_fan_out", spec.max_fan_out),
-    ] {
-        if v == 0 {
-            return err(None, format!("{k} must be at least 1"));
-        }
-    }
+    // Every number has an upper bound: batches are queries and pending windows, the window
+    // is a time, the concurrency tasks.
+    datatrace_core::limits::check_ranges(&[
+        ("batch_size", spec.batch_size as u64, 1, MAX_BATCH_SIZE),
+        ("window_ms", spec.window_ms, 0, MAX_WINDOW_MS),
+        (
+            "rebuild_concurrency",
+            spec.rebuild_concurrency as u64,
+            1,
+            MAX_REBUILD_CONCURRENCY,
+        ),
+        ("max_fan_out", spec.max_fan_out, 1, MAX_FAN_OUT),
+    ])
+    .or_else(|m| err(None, m))?;
     if spec.join_field.is_empty() {
         return err(None, "join_field must not be empty".into());
     }
@@ -246,6 +260,33 @@ mod tests {
     #[test]
     fn a_good_spec_passes() {
         shop().check().unwrap();
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_named_with_their_range() {
+        let mut s = shop();
+        s.batch_size = 1_000_000_000_000;
+        let e = s.check().unwrap_err().to_string();
+        assert!(
+            e.contains("batch_size = 1000000000000 is out of range: use a value from 1 to 100000"),
+            "{e}"
+        );
+        let mut s = shop();
+        s.window_ms = u64::MAX;
+        let e = s.check().unwrap_err().to_string();
+        assert!(e.contains("window_ms") && e.contains("0 to 600000"), "{e}");
+        let mut s = shop();
+        s.rebuild_concurrency = usize::MAX;
+        let e = s.check().unwrap_err().to_string();
+        assert!(e.contains("rebuild_concurrency"), "{e}");
+        let mut s = shop();
+        s.max_fan_out = u64::MAX;
+        let e = s.check().unwrap_err().to_string();
+        assert!(e.contains("max_fan_out"), "{e}");
+        let mut s = shop();
+        s.batch_size = 0;
+        let e = s.check().unwrap_err().to_string();
+        assert!(e.contains("batch_size = 0"), "{e}");
     }
 
     #[test]

@@ -90,12 +90,31 @@ impl KafkaSinkConfig {
                 "brokers is empty: set it to the bootstrap servers, e.g. \"127.0.0.1:9092\"".into(),
             ));
         }
+        use datatrace_core::limits::{check_range, HOUR_MS};
         if self.partitions < 1 {
             return Err(KafkaError::Config(format!(
                 "partitions = {}: must be at least 1",
                 self.partitions
             )));
         }
+        check_range("partitions", self.partitions as u64, 1, 100_000)
+            .and_then(|()| {
+                if self.replication_factor == -1 {
+                    return Ok(());
+                }
+                let r = u64::try_from(self.replication_factor).unwrap_or(0);
+                check_range("replication_factor", r, 1, 1000)
+                    .map_err(|e| format!("{e} (or -1: the broker's default)"))
+            })
+            .and_then(|()| {
+                check_range(
+                    "fence_session_timeout_ms",
+                    self.fence_session_timeout_ms,
+                    1,
+                    HOUR_MS,
+                )
+            })
+            .map_err(KafkaError::Config)?;
         let t = Template::parse(&self.topic)
             .map_err(|e| KafkaError::Config(format!("topic = {:?}: {}", self.topic, e.reason)))?;
         if let Err(name) = t.check_names(&["prefix", "db", "table"]) {
@@ -258,6 +277,18 @@ impl KafkaSourceConfig {
                 "topics is empty: name the topics to read (or a ^regex)".into(),
             ));
         }
+        use datatrace_core::limits::{check_ranges, DAY_MS, HOUR_MS};
+        check_ranges(&[
+            (
+                "stop_when_idle_ms",
+                self.stop_when_idle_ms.unwrap_or(0),
+                0,
+                DAY_MS,
+            ),
+            ("wait_for_topics_ms", self.wait_for_topics_ms, 0, DAY_MS),
+            ("drain_timeout_ms", self.drain_timeout_ms, 0, HOUR_MS),
+        ])
+        .map_err(KafkaError::Config)?;
         if !matches!(self.start.as_str(), "earliest" | "latest") {
             return Err(KafkaError::Config(format!(
                 "start = {:?}: expected \"earliest\" or \"latest\"",
@@ -305,6 +336,39 @@ impl KafkaSourceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_have_upper_bounds_named_in_the_error() {
+        KafkaSinkConfig::new("b:9092").validate().unwrap();
+        let src = KafkaSourceConfig::new("b:9092", "g", &["t"]);
+        src.validate().unwrap();
+        let sink = |f: &dyn Fn(&mut KafkaSinkConfig)| {
+            let mut c = KafkaSinkConfig::new("b:9092");
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(
+            sink(&|c| c.partitions = i32::MAX).contains("partitions = 2147483647 is out of range")
+        );
+        assert!(sink(&|c| c.replication_factor = 0).contains("replication_factor"));
+        assert!(
+            sink(&|c| c.fence_session_timeout_ms = u64::MAX).contains("fence_session_timeout_ms")
+        );
+        for (key, wrong) in [
+            ("stop_when_idle_ms", u64::MAX),
+            ("wait_for_topics_ms", u64::MAX),
+            ("drain_timeout_ms", u64::MAX),
+        ] {
+            let mut v = serde_json::to_value(&src).unwrap();
+            v[key] = serde_json::json!(wrong);
+            let c: KafkaSourceConfig = serde_json::from_value(v).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{key} = {wrong} is out of range")),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn pattern_subscriptions_look_for_new_topics_every_few_seconds() {

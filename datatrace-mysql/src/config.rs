@@ -337,6 +337,72 @@ impl Default for SinkOptions {
     }
 }
 
+/// The largest `max_connections` of a pool (MySQL's own upper bound of its
+/// `max_connections`).
+pub const MAX_CONNECTIONS: u64 = 100_000;
+
+impl ConnectionConfig {
+    /// Checks the numbers; the error names the setting and its range.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        datatrace_core::limits::check_ranges(&[
+            (
+                "max_connections",
+                self.max_connections as u64,
+                1,
+                MAX_CONNECTIONS,
+            ),
+            ("connect_timeout_secs", self.connect_timeout_secs, 0, 3600),
+        ])
+        .map_err(crate::MySqlError::Config)
+    }
+}
+
+impl SourceOptions {
+    /// Checks the numbers; the error names the setting and its range. Rows per page are
+    /// rows one query streams, rows per chunk only split a table (any size reads in pages).
+    pub fn validate(&self) -> crate::error::Result<()> {
+        use datatrace_core::limits::{check_ranges, DAY_MS};
+        check_ranges(&[
+            ("chunk_rows", self.chunk_rows, 1, 1_000_000_000_000),
+            ("page_rows", self.page_rows, 1, 10_000_000),
+            ("checkpoint_rows", self.checkpoint_rows, 1, 1_000_000_000),
+            (
+                "checkpoint_interval_ms",
+                self.checkpoint_interval_ms,
+                1,
+                DAY_MS,
+            ),
+            (
+                "reconnect.max_attempts",
+                self.reconnect.max_attempts as u64,
+                1,
+                u32::MAX as u64,
+            ),
+            (
+                "snapshot_connections",
+                self.snapshot_connections as u64,
+                1,
+                1000,
+            ),
+        ])
+        .map_err(crate::MySqlError::Config)
+    }
+}
+
+impl SinkOptions {
+    /// Checks the numbers; the error names the setting and its range (1 GiB is the
+    /// server's largest `max_allowed_packet`).
+    pub fn validate(&self) -> crate::error::Result<()> {
+        datatrace_core::limits::check_range(
+            "max_statement_bytes",
+            self.max_statement_bytes as u64,
+            1,
+            1 << 30,
+        )
+        .map_err(crate::MySqlError::Config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,5 +424,45 @@ mod tests {
         assert_eq!(o.mode, WriteMode::InsertIgnore);
         let o: SourceOptions = serde_json::from_str(r#"{"zero_date": "keep"}"#).unwrap();
         assert_eq!(o.zero_date, ZeroDate::Keep);
+    }
+
+    #[test]
+    fn numbers_have_upper_bounds() {
+        ConnectionConfig::new("mysql://h/db").validate().unwrap();
+        SourceOptions::default().validate().unwrap();
+        SinkOptions::default().validate().unwrap();
+        let e = ConnectionConfig::new("mysql://h/db")
+            .max_connections(usize::MAX)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("max_connections") && e.contains("1 to 100000"),
+            "{e}"
+        );
+        for (key, wrong) in [
+            ("page_rows", u64::MAX),
+            ("chunk_rows", u64::MAX),
+            ("checkpoint_rows", 0),
+            ("checkpoint_interval_ms", u64::MAX),
+            ("snapshot_connections", 1_000_000),
+        ] {
+            let o: SourceOptions =
+                serde_json::from_value(serde_json::json!({ key: wrong })).unwrap();
+            let e = o.validate().unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{key} = {wrong} is out of range")),
+                "{e}"
+            );
+        }
+        let o = SinkOptions {
+            max_statement_bytes: usize::MAX,
+            ..Default::default()
+        };
+        assert!(o
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_statement_bytes"));
     }
 }

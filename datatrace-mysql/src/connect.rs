@@ -24,9 +24,6 @@ pub const SESSION_SETUP: &[&str] = &[
     "SET sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 ];
 
-/// The most connections a pool may open (MySQL's own `max_connections` ends at 100,000).
-const MAX_CONNECTIONS: usize = 100_000;
-
 /// Facts about the server learned at connect time.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
@@ -67,11 +64,7 @@ impl MySqlConnection {
     /// [`MySqlError::UnknownDatabase`] for a database that does not exist,
     /// [`MySqlError::Transient`] when the server cannot be reached.
     pub async fn connect(cfg: &ConnectionConfig) -> Result<Self> {
-        if cfg.max_connections == 0 || cfg.max_connections > MAX_CONNECTIONS {
-            return Err(MySqlError::Config(format!(
-                "max_connections must be between 1 and {MAX_CONNECTIONS}"
-            )));
-        }
+        cfg.validate()?;
         let (driver_url, tls) = TlsSettings::of(cfg)?;
         let base = Opts::from_url(&driver_url).map_err(|e| {
             MySqlError::Config(format!("connection url {}: {e}", cfg.redacted_url()))

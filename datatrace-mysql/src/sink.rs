@@ -72,6 +72,7 @@ impl Target {
 impl MySqlSink {
     /// A sink writing through `conn`.
     pub fn new(conn: MySqlConnection, opts: SinkOptions) -> Result<Self> {
+        opts.validate()?;
         let packet = conn
             .info()
             .max_allowed_packet

@@ -205,8 +205,8 @@ impl DocumentStream {
             stats: Arc::new(StreamStats::default()),
             hook: None,
             window: Duration::from_millis(window),
-            max_pending: batch * 8,
-            lookup_page: batch * 8,
+            max_pending: batch.saturating_mul(8),
+            lookup_page: batch.saturating_mul(8),
             concurrency: concurrency.max(1),
         }
     }

@@ -88,9 +88,12 @@ impl Window {
         self.size
     }
 
-    /// When the window must be flushed (`None` while empty).
+    /// When the window must be flushed (`None` while empty, and for a window too long to
+    /// end at a representable time: then only its size or the stream's end flushes it).
     pub fn deadline(&self, window: Duration) -> Option<Instant> {
-        self.opened.filter(|_| self.size > 0).map(|o| o + window)
+        self.opened
+            .filter(|_| self.size > 0)
+            .and_then(|o| o.checked_add(window))
     }
 
     /// Takes the window's content, leaving an empty window that keeps `need`.
@@ -99,5 +102,26 @@ impl Window {
         let w = std::mem::take(self);
         self.need = need;
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_window_never_overflows_its_deadline() {
+        let mut w = Window::default();
+        assert_eq!(w.deadline(Duration::from_millis(50)), None);
+        w.add(Trigger::Direct {
+            def: 0,
+            kind: 0,
+            key: vec![Value::Int(1)],
+            routing: None,
+        });
+        assert!(w.deadline(Duration::from_millis(50)).is_some());
+        // Instant + Duration panics past the clock's range: no deadline then.
+        let _ = w.deadline(Duration::from_millis(u64::MAX));
+        assert_eq!(w.deadline(Duration::MAX), None);
     }
 }

@@ -147,9 +147,13 @@ impl ConnectionConfig {
             }
             _ => {}
         }
-        if self.timeout_ms == 0 {
-            return Err(EsError::Config("timeout_ms must be above 0".into()));
-        }
+        datatrace_core::limits::check_range(
+            "timeout_ms",
+            self.timeout_ms,
+            1,
+            datatrace_core::limits::DAY_MS,
+        )
+        .map_err(EsError::Config)?;
         if self.retry.max_attempts == 0 {
             return Err(EsError::Config(
                 "retry.max_attempts must be at least 1".into(),

@@ -131,4 +131,38 @@ mod tests {
         let back: ConnectionConfig = serde_json::from_str(&text).unwrap();
         assert_eq!(back, conn);
     }
+
+    #[test]
+    fn numbers_have_upper_bounds_named_in_the_error() {
+        for (key, wrong) in [
+            ("max_docs", u64::MAX),
+            ("max_bytes", u64::MAX),
+            ("max_document_bytes", 1u64 << 40),
+            ("max_in_flight", 5000),
+        ] {
+            let cfg: SinkConfig =
+                serde_json::from_value(serde_json::json!({ key: wrong })).unwrap();
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{key} = {wrong} is out of range")),
+                "{e}"
+            );
+        }
+        let cfg: SinkConfig =
+            serde_json::from_value(serde_json::json!({"settings": {"shards": 100000}})).unwrap();
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("settings.shards"));
+        let conn = ConnectionConfig {
+            timeout_ms: u64::MAX,
+            ..serde_json::from_str(r#"{"urls": ["http://a:9200"]}"#).unwrap()
+        };
+        let e = conn.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("timeout_ms") && e.contains("1 to 86400000"),
+            "{e}"
+        );
+    }
 }

@@ -150,21 +150,28 @@ impl Default for SinkConfig {
 impl SinkConfig {
     /// Checks the settings; the error names the wrong one.
     pub fn validate(&self) -> Result<(), EsError> {
-        for (name, v) in [
-            ("max_docs", self.max_docs),
-            ("max_bytes", self.max_bytes),
-            ("max_in_flight", self.max_in_flight),
-            ("max_document_bytes", self.max_document_bytes),
-        ] {
-            if v == 0 {
-                return Err(EsError::Config(format!("{name} must be at least 1")));
-            }
-        }
-        if self.max_in_flight > 1024 {
-            return Err(EsError::Config(
-                "max_in_flight must be at most 1024 (bulk requests in flight per sink)".into(),
-            ));
-        }
+        // Every number has an upper bound: bulk bodies are memory (the engines refuse bodies
+        // above 2 GiB), requests in flight are tasks; an index has at most 1024 shards.
+        const GIB: u64 = 1 << 30;
+        datatrace_core::limits::check_ranges(&[
+            ("max_docs", self.max_docs as u64, 1, 1_000_000),
+            ("max_bytes", self.max_bytes as u64, 1, GIB),
+            ("max_in_flight", self.max_in_flight as u64, 1, 1024),
+            ("max_document_bytes", self.max_document_bytes as u64, 1, GIB),
+            (
+                "settings.shards",
+                self.settings.shards.unwrap_or(1) as u64,
+                1,
+                1024,
+            ),
+            (
+                "settings.replicas",
+                self.settings.replicas.unwrap_or(0) as u64,
+                0,
+                1024,
+            ),
+        ])
+        .map_err(EsError::Config)?;
         if self.index.trim().is_empty() {
             return Err(EsError::Config("index: the name pattern is empty".into()));
         }

@@ -130,10 +130,17 @@ impl CdcOptions {
         if self.ops.is_empty() || self.ops.contains(&Op::Read) {
             return Err("ops: list some of insert, update, delete".into());
         }
-        if self.heartbeat_secs == 0 {
-            return Err("heartbeat_secs must be at least 1".into());
-        }
-        Ok(())
+        // MySQL's heartbeat period ends at 4294967 s; the others are times.
+        datatrace_core::limits::check_ranges(&[
+            ("heartbeat_secs", self.heartbeat_secs, 1, 3600),
+            ("retention_check_secs", self.retention_check_secs, 0, 86_400),
+            (
+                "retention_warn_secs",
+                self.retention_warn_secs,
+                0,
+                365 * 86_400,
+            ),
+        ])
     }
 }
 

@@ -92,7 +92,7 @@ impl<'a> Reader<'a> {
                 Err(e) => return Err(End::Fatal(e)),
             };
         let mut file = self.committed.file.clone();
-        let wait = Duration::from_secs(o.heartbeat_secs * 3 + 1);
+        let wait = Duration::from_secs(o.heartbeat_secs.saturating_mul(3).saturating_add(1));
         let cancel = out.cancelled().clone();
         loop {
             let next = tokio::select! {

@@ -59,25 +59,7 @@ pub struct MySqlSource {
 impl MySqlSource {
     /// A source for `table`. Applies `opts.key` or `opts.key_columns` when they name its key.
     pub fn new(conn: MySqlConnection, table: TableInfo, opts: SourceOptions) -> Result<Self> {
-        if opts.page_rows == 0
-            || opts.chunk_rows == 0
-            || opts.checkpoint_rows == 0
-            || opts.checkpoint_interval_ms == 0
-        {
-            return Err(MySqlError::Config(
-                "page_rows, chunk_rows, checkpoint_rows and checkpoint_interval_ms must be at least 1".into(),
-            ));
-        }
-        if opts.reconnect.max_attempts == 0 {
-            return Err(MySqlError::Config(
-                "reconnect.max_attempts must be at least 1".into(),
-            ));
-        }
-        if opts.snapshot_connections == 0 || opts.snapshot_connections > 1000 {
-            return Err(MySqlError::Config(
-                "snapshot_connections must be between 1 and 1000".into(),
-            ));
-        }
+        opts.validate()?;
         let table = table
             .with_key_settings(&opts.key_columns, &opts.key)?
             .with_zero_dates(opts.zero_date);

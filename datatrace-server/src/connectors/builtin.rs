@@ -69,6 +69,14 @@ impl GeneratorSpec {
         if self.columns == 0 {
             return Err(("columns".into(), "must be at least 1 (the id)".into()));
         }
+        // Rows are built from these numbers: bound them.
+        for (key, v, max) in [
+            ("columns", self.columns, 1000),
+            ("width", self.width, 1 << 20),
+        ] {
+            datatrace_core::limits::check_range(key, v as u64, 0, max)
+                .map_err(|m| (key.to_string(), m))?;
+        }
         Ok(())
     }
 }

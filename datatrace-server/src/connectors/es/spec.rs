@@ -97,7 +97,11 @@ fn config_error(file: &str, at: &str, e: datatrace_es::EsError) -> JobFileError 
         .to_owned();
     match msg.split_once(": ") {
         Some((key, rest)) if !key.contains(' ') => JobFileError::new(file, &join(at, key), rest),
-        _ => JobFileError::new(file, at, msg),
+        // `max_docs = 0 is out of range: ...`: the key, the whole message.
+        _ => match msg.split_once(" = ") {
+            Some((key, _)) if !key.contains(' ') => JobFileError::new(file, &join(at, key), msg),
+            _ => JobFileError::new(file, at, msg),
+        },
     }
 }
 
@@ -135,6 +139,7 @@ pub fn parse_source(
     let mut opts = opts;
     opts.insert("index", Value::String(indices[0].clone()));
     let options: SourceConfig = opts.parse(file, at)?;
+    options.validate().map_err(|e| config_error(file, at, e))?;
     Ok(EsSourceSpec {
         connection,
         indices,

@@ -93,6 +93,20 @@ pub struct MySqlTargetSpec {
     pub table_changes: TableChanges,
 }
 
+/// The connector's own check of a number, at the key it names
+/// (`page_rows = 0 is out of range: ...` -> `source.page_rows: ...`).
+fn config_error(file: &str, at: &str, e: datatrace_mysql::MySqlError) -> JobFileError {
+    let msg = e.to_string();
+    let msg = msg
+        .strip_prefix("invalid configuration: ")
+        .unwrap_or(&msg)
+        .to_owned();
+    match msg.split_once(" = ") {
+        Some((key, _)) if !key.contains(' ') => JobFileError::new(file, &join(at, key), msg),
+        _ => JobFileError::new(file, at, msg),
+    }
+}
+
 /// Parses `[source]` with `type = "mysql"`.
 pub fn parse_source(
     file: &str,
@@ -111,6 +125,9 @@ pub fn parse_source(
         ],
     )?;
     let connection: ConnectionConfig = conn.parse(file, at)?;
+    connection
+        .validate()
+        .map_err(|e| config_error(file, at, e))?;
     let documents =
         super::documents::spec::parse(file, &join(at, "documents"), sel.take("documents"))?;
     if !documents.is_empty() {
@@ -139,6 +156,7 @@ pub fn parse_source(
         false,
     )?;
     let options: SourceOptions = opts.parse(file, at)?;
+    options.validate().map_err(|e| config_error(file, at, e))?;
     let mode = match stream.take("mode") {
         None => SourceMode::Full,
         Some(Value::String(m)) => match m.as_str() {
@@ -207,6 +225,9 @@ pub fn parse_target(
         ],
     )?;
     let connection: ConnectionConfig = conn.parse(file, at)?;
+    connection
+        .validate()
+        .map_err(|e| config_error(file, at, e))?;
     let table = match opts.take("table") {
         None => NamePattern::parse("{table}").map_err(|m| JobFileError::new(file, at, m))?,
         Some(Value::String(s)) => {
@@ -228,6 +249,7 @@ pub fn parse_target(
     opts.insert("create_table", create);
     let mut options: SinkOptions = opts.parse(file, at)?;
     options.table = None;
+    options.validate().map_err(|e| config_error(file, at, e))?;
     let schema_changes = match changes.take("schema_changes") {
         None => SchemaChanges::Apply,
         Some(v) => from_value(file, &join(at, "schema_changes"), v)?,
