@@ -184,7 +184,8 @@ impl Documents {
     pub fn binlog_stream(&self, unit: &str, opts: CdcOptions) -> Result<DocumentStream> {
         let names: Vec<&str> = self.defs.iter().map(|d| d.name()).collect();
         let source = BinlogSource::new(self.conn.clone(), self.cdc_options(opts))
-            .in_doc(&names.join(", "))?;
+            .in_doc(&names.join(", "))?
+            .with_unit(unit);
         Ok(self.stream(unit, Arc::new(source)))
     }
 

@@ -77,26 +77,30 @@ async fn a_stream_refuses_a_damaged_checkpoint() {
         (at(json!({"event": true})), "key `event`"),
         (json!({"slice": 0, "after": [5]}), "key `file` is missing"),
     ];
-    for (state, key) in cases {
+    for (i, (state, key)) in cases.into_iter().enumerate() {
+        // A stream running as another unit (the documents stream) names that unit.
+        let unit = if i % 2 == 0 { "binlog" } else { "documents" };
         let store = Arc::new(MemoryCheckpointStore::new());
         store
             .save(
                 "default",
-                "binlog",
+                unit,
                 &checkpoint(UnitState::Running, "whole", state.clone()),
             )
             .await
             .unwrap();
         let sink = Arc::new(CollectingSink::new());
-        let source = BinlogSource::new(connect("mysql").await, opts(&database, &start)).unwrap();
-        let run = Pipeline::new("binlog", Arc::new(source), sink.clone())
+        let source = BinlogSource::new(connect("mysql").await, opts(&database, &start))
+            .unwrap()
+            .with_unit(unit);
+        let run = Pipeline::new(unit, Arc::new(source), sink.clone())
             .checkpoints(store)
             .run();
         let e = tokio::time::timeout(GUARD, run)
             .await
             .unwrap_or_else(|_| panic!("{state}: the stream read on from a damaged checkpoint"))
             .expect_err("a damaged checkpoint must be refused");
-        assert_damaged(&e, "binlog", key);
+        assert_damaged(&e, unit, key);
         assert!(sink.is_empty(), "{state}: rows were streamed");
     }
 }

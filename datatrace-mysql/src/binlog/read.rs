@@ -14,9 +14,6 @@ use super::source::BinlogSource;
 use super::stats::NOT_AT_RISK;
 use crate::error::MySqlError;
 
-/// The unit a stream's errors name (the stream unit of a `snapshot+cdc` job is named so).
-const STREAM_UNIT: &str = "binlog";
-
 /// Aborts a task when dropped (the retention guard of a read).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -38,13 +35,13 @@ impl Source for BinlogSource {
         from: Option<Position>,
         out: &mut Emitter,
     ) -> datatrace_core::Result<()> {
-        let core = |e: MySqlError| datatrace_core::Error::source(STREAM_UNIT, e);
+        let core = |e: MySqlError| datatrace_core::Error::source(&self.unit, e);
         let commit_ms = from.as_ref().and_then(|p| p.ts_ms);
         // The start position, and the tables whose changes up to some point are already in
         // the target (see `handoff::Handoff::floors`); a damaged checkpoint is refused.
         let (committed, floors) = match from {
             Some(p) => {
-                let cp = StreamCheckpoint::decode(STREAM_UNIT, &part.id, &p)?;
+                let cp = StreamCheckpoint::decode(&self.unit, &part.id, &p)?;
                 (cp.at, cp.floors)
             }
             None => (

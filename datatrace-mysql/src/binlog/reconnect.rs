@@ -14,7 +14,8 @@ impl Reader<'_> {
     /// Streams until cancelled (`Error::Cancelled`), a fatal error, or more consecutive
     /// lost connections than `reconnect_attempts`.
     pub(super) async fn run(&mut self, out: &mut Emitter) -> datatrace_core::Result<()> {
-        let core = |e: MySqlError| datatrace_core::Error::source("binlog", e);
+        let unit = self.src.unit.clone();
+        let core = |e: MySqlError| datatrace_core::Error::source(&unit, e);
         let stats = self.src.stats.clone();
         let mut retry = self.src.opts.reconnect_policy().start();
         let mut check = true;

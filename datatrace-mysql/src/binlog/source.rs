@@ -42,6 +42,8 @@ pub struct BinlogSource {
     pub(super) snapshot: SourceOptions,
     /// The last committed position and its commit time, for the retention guard.
     pub(super) committed: Committed,
+    /// The unit its errors name ([`BinlogSource::with_unit`]).
+    pub(super) unit: String,
 }
 
 impl BinlogSource {
@@ -60,6 +62,7 @@ impl BinlogSource {
             stats: Arc::new(StreamStats::default()),
             snapshot,
             committed: Committed::default(),
+            unit: "binlog".into(),
         })
     }
 
@@ -68,6 +71,13 @@ impl BinlogSource {
     /// chunking). Default: [`SourceOptions::default`] with the stream's `zero_date`.
     pub fn with_snapshot_options(mut self, opts: SourceOptions) -> Self {
         self.snapshot = opts;
+        self
+    }
+
+    /// The name of the unit the stream runs as, which its errors (a damaged checkpoint, a
+    /// failed read) name. Default: `binlog`, the stream unit of a `snapshot+cdc` job.
+    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
+        self.unit = unit.into();
         self
     }
 

@@ -128,7 +128,8 @@ pub async fn plan(
     }
     if spec.mode.streams() {
         let binlog = BinlogSource::new(conn.clone(), docs.cdc_options((*spec.cdc).clone()))
-            .map_err(|e| JobFileError::new(job.file, "source.cdc", e.to_string()))?;
+            .map_err(|e| JobFileError::new(job.file, "source.cdc", e.to_string()))?
+            .with_unit(super::STREAM_UNIT);
         let inner: Arc<dyn Source> = match &handoff {
             Some(h) => Arc::new(HandoffStream::new(Arc::new(binlog), h.clone())),
             None => Arc::new(binlog),
