@@ -40,8 +40,8 @@ ES_SIDE=(
     adaptive_concurrency back_pressure damaged_checkpoint failures roundtrip sink slices
     source_reconnect table_changes tls_auth unsigned
     # datatrace-denormal
-    denormal_check denormal_interleave denormal_kinds denormal_routing denormal_snapshot
-    denormal_stream
+    denormal_batches denormal_check denormal_interleave denormal_kinds denormal_routing
+    denormal_snapshot denormal_stream
     # datatrace-server
     cdc_cli check_es denormal_cli servers wrong_values
     # the facade crate

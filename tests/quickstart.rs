@@ -159,7 +159,7 @@ fn quickstart_small_copies_the_shop_and_stop_removes_everything() {
 }
 
 #[test]
-fn quickstart_documents_builds_one_document_per_order() {
+fn quickstart_denormal_documents_build_one_document_per_order() {
     let dir = std::env::temp_dir().join(datatrace_testkit::unique_name("quickstart-docs"));
     let guard = Stop(dir.clone());
     let (out, text) = quickstart_with(&dir, &["--documents", "--small"]);

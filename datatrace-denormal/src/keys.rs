@@ -83,7 +83,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn integers_compare_by_value_and_strings_exactly() {
+    fn denormal_integers_compare_by_value_and_strings_exactly() {
         assert_eq!(KeyBuf::of(&[Value::Int(5)]), KeyBuf::of(&[Value::UInt(5)]));
         assert_ne!(
             KeyBuf::of(&[Value::Int(-1)]),

@@ -277,7 +277,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn in_lists_are_padded_to_powers_of_two() {
+    fn denormal_in_lists_are_padded_to_powers_of_two() {
         let (sql, p) = in_list(
             &["`c`.`a`".into()],
             &[

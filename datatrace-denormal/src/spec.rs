@@ -422,7 +422,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn job_file_form_parses_with_defaults() {
+    fn denormal_job_file_form_parses_with_defaults() {
         let spec: DocumentSpec = serde_json::from_value(serde_json::json!({
             "name": "orders", "table": "orders",
             "relations": [

@@ -258,12 +258,12 @@ mod tests {
     }
 
     #[test]
-    fn a_good_spec_passes() {
+    fn denormal_a_good_spec_passes() {
         shop().check().unwrap();
     }
 
     #[test]
-    fn numbers_out_of_range_are_named_with_their_range() {
+    fn denormal_numbers_out_of_range_are_named_with_their_range() {
         let mut s = shop();
         s.batch_size = 1_000_000_000_000;
         let e = s.check().unwrap_err().to_string();
@@ -290,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn cycles_are_named() {
+    fn denormal_cycles_are_named() {
         let spec = DocumentSpec::new("d", "t")
             .relation(RelationSpec::one_to_many("a", "ta", ["x"]).under("c"))
             .relation(RelationSpec::one_to_many("b", "tb", ["x"]).under("a"))
@@ -304,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_parents_and_kinds_are_named() {
+    fn denormal_unknown_parents_and_kinds_are_named() {
         let e = shop()
             .relation(RelationSpec::one_to_many("x", "t", ["a"]).under("itemz"))
             .check()
@@ -349,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn scalars_have_no_children() {
+    fn denormal_scalars_have_no_children() {
         let e = shop()
             .relation(RelationSpec::one_to_many("codes", "codes", ["order_id"]).scalar("code"))
             .relation(RelationSpec::one_to_many("x", "t", ["code_id"]).under("codes"))

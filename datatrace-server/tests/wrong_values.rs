@@ -425,7 +425,7 @@ fn out_of_range_numbers_are_refused_when_the_job_file_is_parsed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_values_in_a_documents_job_never_panic() {
+async fn wrong_values_in_a_denormal_documents_job_never_panic() {
     let db = mariadb().create_database("wvd");
     mariadb().exec(&format!(
         "USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));

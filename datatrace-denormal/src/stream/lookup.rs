@@ -333,7 +333,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keyset_after_expressions() {
+    fn denormal_keyset_after_expressions() {
         let (s, p) = after(
             &["`a`.`x`".into(), "`a`.`y`".into()],
             &[Value::Int(1), Value::Int(2)],

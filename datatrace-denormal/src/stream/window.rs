@@ -110,7 +110,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_huge_window_never_overflows_its_deadline() {
+    fn denormal_a_huge_window_never_overflows_its_deadline() {
         let mut w = Window::default();
         assert_eq!(w.deadline(Duration::from_millis(50)), None);
         w.add(Trigger::Direct {
