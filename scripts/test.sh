@@ -37,7 +37,7 @@ run cargo test --workspace --all-features --no-fail-fast
 # binary too: those run again, for a few seconds.)
 ES_SIDE=(
     # datatrace-es
-    adaptive_concurrency back_pressure damaged_checkpoint failures roundtrip sink slices
+    adaptive_concurrency back_pressure damaged_checkpoint failures id_key roundtrip sink slices
     source_reconnect table_changes tls_auth unsigned
     # datatrace-denormal
     denormal_batches denormal_check denormal_interleave denormal_kinds denormal_routing
