@@ -7,7 +7,8 @@
 //!
 //! `cargo bench -p datatrace --bench peers` (`BENCH_ROWS`, default 200000;
 //! `BENCH_ROUNDS`, default 3; `BENCH_GROUPS`, a comma list of `mysql-es`, `es-es`,
-//! `es-mysql`, default all). The engine is the testkit's (OpenSearch 2.19 unless
+//! `es-mysql`, default all; `BENCH_READERS` / `BENCH_WRITERS` set DataTrace's
+//! `read_parallelism` / `sink_concurrency`, for experiments). The engine is the testkit's (OpenSearch 2.19 unless
 //! `DATATRACE_SEARCH_ENGINE` says otherwise) with a 1 GB heap and the full JIT; MySQL is the
 //! testkit's MariaDB with a 1 GB buffer pool. The table is the other benchmarks' (10 columns:
 //! BIGINT key, INT, BIGINT, VARCHAR(64), DECIMAL(18,4), DATETIME(6), ~200-byte TEXT, INT
@@ -452,7 +453,23 @@ fn copy_child(role: &str) {
             };
             Arc::new(EsSink::connect(&es, cfg).await.expect("ES sink"))
         };
-        Pipeline::new(role, source, sink).run().await.expect("copy")
+        // BENCH_READERS / BENCH_WRITERS (experiments): 0 or unset keeps the automatic numbers.
+        let num = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let config = datatrace::PipelineConfig {
+            read_parallelism: num("BENCH_READERS"),
+            sink_concurrency: num("BENCH_WRITERS"),
+            ..Default::default()
+        };
+        Pipeline::new(role, source, sink)
+            .config(config)
+            .run()
+            .await
+            .expect("copy")
     });
     println!("RESULT {}", report.written);
 }

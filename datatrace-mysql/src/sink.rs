@@ -50,7 +50,8 @@ pub struct MySqlSink {
     followed: crate::schema_change::Followed,
     table_changes: TableChanges,
     bulk: BulkLoad,
-    /// Tables created or emptied by this sink in this run (see [`SinkOptions::bulk_session`]).
+    /// Fresh tables: created or emptied by this sink in this run, or found empty by a unit
+    /// starting from the beginning (see [`SinkOptions::bulk_session`] and `crate::bulk_load`).
     fresh: std::sync::Mutex<HashSet<String>>,
     /// Unique keys to add when their unit finishes (see [`SinkOptions::defer_indexes`]).
     deferred: deferred::Deferred,
@@ -290,6 +291,16 @@ fn classify(context: String, e: mysql_async::Error) -> SinkError {
     to_sink_error(MySqlError::from_driver(context, e))
 }
 
+/// Whether `table` has no row (`false` when it cannot be read: a missing table is reported
+/// by the writes that need it).
+async fn is_empty(c: &mut Conn, table: &str) -> bool {
+    matches!(
+        c.query_first::<u8, _>(format!("SELECT 1 FROM {table} LIMIT 1"))
+            .await,
+        Ok(None)
+    )
+}
+
 #[async_trait]
 impl Sink for MySqlSink {
     async fn prepare(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
@@ -298,7 +309,10 @@ impl Sink for MySqlSink {
             let t = self.target(schema.name()).map_err(SinkError::fatal)?;
             let defer = self.opts.defer_indexes && !ctx.resumed;
             let created = self.ensure_created(&mut c, &t, schema, defer).await?;
-            if created && !ctx.resumed {
+            // Created now, or there and empty: the bulk path loads it without REPLACE.
+            let fresh = !ctx.resumed
+                && (created || (self.opts.load_data && is_empty(&mut c, &t.sql).await));
+            if fresh {
                 self.fresh
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

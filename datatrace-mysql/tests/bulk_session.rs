@@ -1,6 +1,7 @@
 //! Session settings of the bulk path: `unique_checks = 0, foreign_key_checks = 0` only on
-//! tables the sink created or emptied in this run that have no unique or foreign key to check
-//! (`bulk_session`, the default), and `sql_log_bin = 0` only when asked (`skip_binlog`).
+//! fresh tables (the sink created or emptied them in this run, or found them empty) that have
+//! no unique or foreign key to check (`bulk_session = true`; off by default), and `sql_log_bin = 0` only
+//! when asked (`skip_binlog`); fresh tables load without `REPLACE`.
 //! On a dedicated MariaDB with its general log in a table, to see every session's statements.
 
 use std::sync::Arc;
@@ -58,6 +59,24 @@ fn logged(m: &MariaDb, prefix: &str) -> u64 {
     n
 }
 
+/// Plain loads, `REPLACE` loads and relaxing statements of the general log since the last
+/// call.
+fn loads(m: &MariaDb) -> (u64, u64, u64) {
+    let count = |prefix: &str| -> u64 {
+        m.exec(&format!(
+            "SELECT COUNT(*) FROM mysql.general_log WHERE argument LIKE '{prefix}%'"
+        ))
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    let plain = count("LOAD DATA LOCAL INFILE ''datatrace'' INTO");
+    let replace = count("LOAD DATA LOCAL INFILE ''datatrace'' REPLACE INTO");
+    let relaxed = count("SET SESSION unique_checks = 0, foreign_key_checks = 0");
+    m.exec("TRUNCATE TABLE mysql.general_log");
+    (plain, replace, relaxed)
+}
+
 /// Table map events of `db.t` in the current binlog.
 fn binlogged(m: &MariaDb, db: &str) -> usize {
     let status = m.exec("SHOW MASTER STATUS");
@@ -81,23 +100,51 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
 
     // Created by the sink: relaxed (nothing to check), restored after each batch.
     m.exec("CREATE DATABASE created");
+    let session = SinkOptions {
+        bulk_session: true,
+        ..Default::default()
+    };
     let create = SinkOptions {
         create_table: true,
-        ..Default::default()
+        ..session.clone()
     };
     assert_eq!(copy(&m, "created", create.clone()).await, 500);
     assert_eq!(logged(&m, relaxed), 5, "one per batch");
 
-    // An existing table the job does not empty: never.
-    m.exec("CREATE DATABASE kept; CREATE TABLE kept.t LIKE s.t");
-    assert_eq!(copy(&m, "kept", SinkOptions::default()).await, 500);
+    // Fresh tables load with a plain LOAD DATA (cheaper for the server than REPLACE).
+    m.exec("CREATE DATABASE created2");
+    logged(&m, "");
+    assert_eq!(copy(&m, "created2", create.clone()).await, 500);
+    assert_eq!(loads(&m), (5, 0, 5));
+
+    // An existing table with rows the job does not empty: never relaxed, and REPLACE keeps
+    // a resumed chunk idempotent.
+    m.exec("CREATE DATABASE kept; CREATE TABLE kept.t LIKE s.t; INSERT INTO kept.t VALUES (9999, 'old')");
+    assert_eq!(copy(&m, "kept", session.clone()).await, 500);
     assert_eq!(logged(&m, relaxed), 0);
+    m.exec("USE kept; DELETE FROM kept.t; INSERT INTO kept.t VALUES (9999, 'old')");
+    m.exec("TRUNCATE TABLE mysql.general_log");
+    assert_eq!(copy(&m, "kept", SinkOptions::default()).await, 500);
+    assert_eq!(loads(&m), (0, 5, 0));
+
+    // An existing table that is empty when the copy starts: fresh, so relaxed and plain.
+    m.exec("CREATE DATABASE empty; CREATE TABLE empty.t LIKE s.t");
+    assert_eq!(copy(&m, "empty", session.clone()).await, 500);
+    assert_eq!(logged(&m, relaxed), 5);
+    assert_eq!(
+        m.exec("SELECT COUNT(*) FROM empty.t WHERE v = CONCAT('v', id)")
+            .trim(),
+        "500"
+    );
+    m.exec("TRUNCATE TABLE empty.t; TRUNCATE TABLE mysql.general_log");
+    assert_eq!(copy(&m, "empty", SinkOptions::default()).await, 500);
+    assert_eq!(loads(&m), (5, 0, 0));
 
     // Emptied by the job (truncate): relaxed.
     m.exec("CREATE DATABASE emptied; CREATE TABLE emptied.t LIKE s.t; INSERT INTO emptied.t VALUES (9999, 'old')");
     let truncate = SinkOptions {
         truncate: true,
-        ..Default::default()
+        ..session.clone()
     };
     assert_eq!(copy(&m, "emptied", truncate.clone()).await, 500);
     assert_eq!(logged(&m, relaxed), 5);
@@ -107,18 +154,19 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
     copy(&m, "unique_kept", truncate).await;
     assert_eq!(logged(&m, relaxed), 0);
 
-    // bulk_session = false: never.
+    // bulk_session = false (the default): never, and still plain loads on a fresh table.
     m.exec("CREATE DATABASE plain");
+    logged(&m, "");
     copy(
         &m,
         "plain",
         SinkOptions {
-            bulk_session: false,
-            ..create.clone()
+            create_table: true,
+            ..Default::default()
         },
     )
     .await;
-    assert_eq!(logged(&m, relaxed), 0);
+    assert_eq!(loads(&m), (5, 0, 0));
 
     // The binlog has the copied rows unless skip_binlog asks otherwise.
     m.exec("FLUSH BINARY LOGS; CREATE DATABASE nolog");
@@ -140,7 +188,11 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
     m.exec("CREATE DATABASE logged");
     copy(&m, "logged", create).await;
     assert!(binlogged(&m, "logged") >= 5);
-    for d in ["created", "kept", "emptied", "plain", "nolog", "logged"] {
+    // kept.t keeps its own row besides the copy.
+    m.exec("DELETE FROM kept.t WHERE id = 9999");
+    for d in [
+        "created", "created2", "kept", "empty", "emptied", "plain", "nolog", "logged",
+    ] {
         assert_eq!(
             m.exec(&format!("CHECKSUM TABLE {d}.t")).split('\t').nth(1),
             m.exec("CHECKSUM TABLE s.t").split('\t').nth(1),
