@@ -6,7 +6,9 @@
 //! (default threads, 100k-row chunks; when mydumper is installed: `scripts/bench-peers.sh`
 //! installs it), and the target server's own `LOAD DATA INFILE` of a file the source wrote
 //! with `SELECT .. INTO OUTFILE`, run interleaved (round robin, `BENCH_ROUNDS` rounds) into
-//! the same emptied target table, so the machine's noise falls on all of them.
+//! the same emptied target table, so the machine's noise falls on all of them; after each
+//! copy the target's dirty pages are written and the server left to go idle, so that each
+//! copy is charged its own server work.
 //!
 //! `cargo bench -p datatrace-mysql --bench copy` (`BENCH_ROWS` 1000000, `BENCH_ROUNDS` 3;
 //! `BENCH_BATCH`, `BENCH_READERS`, `BENCH_WRITERS` override the pipeline's defaults). Prints,
@@ -31,8 +33,8 @@ fn checksum(db: &datatrace_testkit::MariaDb, d: &str) -> String {
     out.split('\t').nth(1).unwrap_or("").trim().to_string()
 }
 
-/// Writes the target's dirty pages out (the deferred work of the copy just done), so that
-/// their CPU counts for that copy and not for the next contender.
+/// Writes the target's dirty pages out and waits for the server to go idle (the deferred work
+/// of the copy just done), so that its CPU counts for that copy and not for the next one.
 fn settle(target: &datatrace_testkit::MariaDb) {
     let pct = target.exec("SELECT @@GLOBAL.innodb_max_dirty_pages_pct");
     target.exec("SET GLOBAL innodb_max_dirty_pages_pct = 0");
@@ -52,6 +54,17 @@ fn settle(target: &datatrace_testkit::MariaDb) {
         "SET GLOBAL innodb_max_dirty_pages_pct = {}",
         pct.trim()
     ));
+    // Then whatever else the server still does in the background (purge, log writes):
+    // until it has been idle for half a second.
+    if let Some(pid) = target.pid() {
+        for _ in 0..120 {
+            let before = procstat::cpu_secs(&pid);
+            std::thread::sleep(Duration::from_millis(500));
+            if procstat::cpu_secs(&pid) - before < 0.02 {
+                break;
+            }
+        }
+    }
 }
 
 fn env(name: &str) -> Option<usize> {
@@ -230,9 +243,12 @@ fn main() {
     settle(&target);
     let mut runs: Vec<(Contender, Run)> = Vec::new();
     for round in 0..rounds {
-        // Rotate the order so that no contender always runs after the same one.
+        // Rotate the order, reversed every other round, so that no contender always runs
+        // first or after the same one (a rotation alone keeps the neighbours).
         for k in 0..order.len() {
-            let c = order[(k + round) % order.len()];
+            let n = order.len();
+            let at = (k + round) % n;
+            let c = order[if round % 2 == 0 { at } else { n - 1 - at }];
             target.exec(&format!("TRUNCATE TABLE `{dst}`.t"));
             let (target0, source0, self0, kids0) = (
                 procstat::cpu_secs(&target_pid),

@@ -310,9 +310,11 @@ pub struct SinkOptions {
     /// table in its bulk insert mode (table-level lock and undo log for the first
     /// transaction). Elsewhere (an existing table that keeps its rows, a unique or foreign
     /// key that must be checked) they stay on. The session gets its settings back after
-    /// each batch. Default false: measured on MariaDB 10.11 with several writers, the
-    /// target server spent more CPU per row with them than without (see the README's
-    /// performance section).
+    /// each batch. Default false: in that mode the first transaction into the empty table
+    /// locks the whole table, and the other writers' loads into it then meet deadlocks
+    /// (retried, but work thrown away); with one writer, or for a measured gain, turn it on.
+    /// (Measured on MariaDB 10.11 with two writers: no gain beyond the noise, see the
+    /// README's performance section.)
     pub bulk_session: bool,
     /// Snapshot batches run with `sql_log_bin = 0`: the target server does not write the
     /// copied rows to its binlog, which saves it work, but its replicas and binlog readers
