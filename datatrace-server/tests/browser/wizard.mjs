@@ -46,11 +46,19 @@ try {
   await page.fill('#ds-name', 'shop');
   // The Elasticsearch-only fields (user name, API key) and their labels are hidden for MySQL.
   await page.selectOption('#ds-type', 'elasticsearch');
-  await page.locator('label[for="ds-api-key"]').waitFor();
+  await page.locator('label[for="ds-elasticsearch-api-key"]').waitFor();
   await page.selectOption('#ds-type', 'mysql');
-  for (const sel of ['label[for="ds-api-key"]', 'label[for="ds-username"]', '#ds-api-key', '#ds-username']) {
+  for (const sel of ['label[for="ds-elasticsearch-api-key"]', 'label[for="ds-elasticsearch-username"]', '#ds-elasticsearch-api-key', '#ds-elasticsearch-username']) {
     if (await page.evaluate((q) => [...document.querySelectorAll(q)].some((e) => e.checkVisibility()), sel)) fail(sel + ' is shown on the MySQL form');
   }
+  // Every id of the page once (Elasticsearch and Kafka both ask for a user name), and every
+  // label of the form points at an input of its own.
+  const dup = await page.evaluate(() => {
+    const seen = new Set();
+    for (const e of document.querySelectorAll('[id]')) { if (seen.has(e.id)) return e.id; seen.add(e.id); }
+    return null;
+  });
+  if (dup) fail('the id ' + dup + ' is used twice on the data-source page');
   await page.fill('#ds-url', mysqlUrl);
   await page.fill('#ds-password', mysqlPassword);
   await page.click('#ds-save');

@@ -84,7 +84,8 @@ export async function dataSourcesPage(editId) {
   const blocks = [];
   for (const [kind, spec] of offered) {
     for (const fld of spec.fields) {
-      const id = 'ds-' + fld.key.replace('_', '-');
+      // One id per kind: two kinds with the same field (a user name) need two labels.
+      const id = 'ds-' + kind + '-' + fld.key.replace('_', '-');
       const input = h('input', { type: fld.type, id, autocomplete: fld.type === 'password' ? 'off' : undefined,
         value: editing && !fld.secret && editing[fld.key] ? editing[fld.key] : '',
         placeholder: editing && fld.secret && editing[fld.secret] ? '(unchanged)' : '' });
