@@ -454,15 +454,9 @@ fn copy_child(role: &str) {
             Arc::new(EsSink::connect(&es, cfg).await.expect("ES sink"))
         };
         // BENCH_READERS / BENCH_WRITERS (experiments): 0 or unset keeps the automatic numbers.
-        let num = |k: &str| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
         let config = datatrace::PipelineConfig {
-            read_parallelism: num("BENCH_READERS"),
-            sink_concurrency: num("BENCH_WRITERS"),
+            read_parallelism: env_or("BENCH_READERS", 0) as usize,
+            sink_concurrency: env_or("BENCH_WRITERS", 0) as usize,
             ..Default::default()
         };
         Pipeline::new(role, source, sink)

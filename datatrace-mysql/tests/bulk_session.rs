@@ -50,15 +50,19 @@ async fn copy(m: &MariaDb, dst: &str, opts: SinkOptions) -> u64 {
     sink.loaded_rows()
 }
 
+/// Statements of the general log that start with `prefix` (quotes doubled), kept in the log.
+fn count(m: &MariaDb, prefix: &str) -> u64 {
+    m.exec(&format!(
+        "SELECT COUNT(*) FROM mysql.general_log WHERE argument LIKE '{prefix}%'"
+    ))
+    .trim()
+    .parse()
+    .unwrap()
+}
+
 /// Statements of the general log since the last call that start with `prefix`.
 fn logged(m: &MariaDb, prefix: &str) -> u64 {
-    let n = m
-        .exec(&format!(
-            "SELECT COUNT(*) FROM mysql.general_log WHERE argument LIKE '{prefix}%'"
-        ))
-        .trim()
-        .parse()
-        .unwrap();
+    let n = count(m, prefix);
     m.exec("TRUNCATE TABLE mysql.general_log");
     n
 }
@@ -66,18 +70,9 @@ fn logged(m: &MariaDb, prefix: &str) -> u64 {
 /// Plain loads, `REPLACE` loads and relaxing statements of the general log since the last
 /// call.
 fn loads(m: &MariaDb) -> (u64, u64, u64) {
-    let count = |prefix: &str| -> u64 {
-        m.exec(&format!(
-            "SELECT COUNT(*) FROM mysql.general_log WHERE argument LIKE '{prefix}%'"
-        ))
-        .trim()
-        .parse()
-        .unwrap()
-    };
-    let plain = count("LOAD DATA LOCAL INFILE ''datatrace'' INTO");
-    let replace = count("LOAD DATA LOCAL INFILE ''datatrace'' REPLACE INTO");
-    let relaxed = count("SET SESSION unique_checks = 0, foreign_key_checks = 0");
-    m.exec("TRUNCATE TABLE mysql.general_log");
+    let plain = count(m, "LOAD DATA LOCAL INFILE ''datatrace'' INTO");
+    let replace = count(m, "LOAD DATA LOCAL INFILE ''datatrace'' REPLACE INTO");
+    let relaxed = logged(m, "SET SESSION unique_checks = 0, foreign_key_checks = 0");
     (plain, replace, relaxed)
 }
 
