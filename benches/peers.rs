@@ -28,6 +28,13 @@
 //!    script (`helpers.scan`, `executemany` and a commit per page of 1,000); each copy is
 //!    compared with the source table by `CHECKSUM TABLE`.
 //!
+//! A copy into an index ends when its documents are searchable: each contender's clock (and
+//! its engine CPU) runs until a `_refresh` of the index, which the bench sends after every
+//! contender (DataTrace refreshes at the end of its bulk load by itself, the others do not; a
+//! copy timed without it would leave writing its indexing buffer into segments to the next
+//! contender). After the clock stops the bench waits for the engine to go idle and charges
+//! the CPU it spent meanwhile (merges, flushes) to the same contender.
+//!
 //! Every contender is a child process: its CPU seconds are its own (user + system, waited
 //! for), its peak RSS is polled from /proc. The engine's CPU comes from `_nodes/stats`,
 //! MariaDB's from /proc. Medians over the rounds; the ratio is DataTrace's rate over each
@@ -150,6 +157,7 @@ fn main() {
     let source = unique_name("peers-source");
     bench.create_index(&source);
     bench.datatrace("mysql-es", "t", &source);
+    bench.settle();
     assert_eq!(es.count(&source), rows, "documents in {source}");
     let bench = bench;
 
@@ -165,7 +173,7 @@ fn main() {
         let runs = interleave(&contenders, rounds, rows, |c| {
             let index = unique_name("peers-to-es");
             bench.create_index(&index);
-            let run = bench.measure(|| match c {
+            let run = bench.measure(Some(&index), || match c {
                 0 => bench.datatrace("mysql-es", "t", &index),
                 1 | 2 => bench.in_process(|| {
                     es.send_bulk(&index, &bodies, CONNECTIONS[c - 1]);
@@ -189,7 +197,7 @@ fn main() {
         let runs = interleave(&contenders, rounds, rows, |c| {
             let index = unique_name("peers-es-es");
             bench.create_index(&index);
-            let run = bench.measure(|| match c {
+            let run = bench.measure(Some(&index), || match c {
                 0 => bench.datatrace("es-es", &source, &index),
                 1 => bench.elasticdump(&source, &index),
                 2 => bench.python("es-es-reindex", &source, &index),
@@ -209,7 +217,7 @@ fn main() {
         let back = format!("`{}`.back", bench.dst_db);
         let runs = interleave(&contenders, rounds, rows, |c| {
             db.exec(&format!("TRUNCATE TABLE {back}"));
-            let mut run = bench.measure(|| match c {
+            let mut run = bench.measure(None, || match c {
                 0 => bench.datatrace("es-mysql", &source, "back"),
                 _ => bench.python("es-mysql-scroll", &source, ""),
             });
@@ -315,13 +323,22 @@ fn report(title: &str, contenders: &[&str], runs: &[(usize, Run)], rows: u64) {
 
 impl Bench {
     /// Times `copy` (which returns the client's CPU seconds and peak RSS) and charges the
-    /// engine's and MariaDB's CPU over the same interval.
-    fn measure(&self, copy: impl FnOnce() -> (f64, Option<f64>)) -> Run {
+    /// engine's and MariaDB's CPU over the same interval and until the engine is idle again
+    /// ([`Bench::settle`]). A copy into an index ends when its
+    /// documents are searchable: `searchable` names that index, refreshed inside the timed
+    /// interval for every contender (DataTrace refreshes at the end of its bulk load, the
+    /// raw bodies and the peers do not; without this their indexing buffers would be written
+    /// into segments after the clock stopped, by the next contender's refresh or count).
+    fn measure(&self, searchable: Option<&str>, copy: impl FnOnce() -> (f64, Option<f64>)) -> Run {
         let mysqld = self.db.pid().unwrap_or_default();
         let (engine0, mysql0) = (self.es.process_cpu_secs(), procstat::cpu_secs(&mysqld));
         let t = Instant::now();
         let (cpu, rss) = copy();
+        if let Some(index) = searchable {
+            self.es.refresh(index);
+        }
         let secs = t.elapsed().as_secs_f64();
+        self.settle();
         Run {
             secs,
             cpu,
@@ -329,6 +346,21 @@ impl Bench {
             engine: self.es.process_cpu_secs() - engine0,
             mysql: procstat::cpu_secs(&mysqld) - mysql0,
             exact: None,
+        }
+    }
+
+    /// Waits until the engine has been idle for half a second (the merges and flushes a copy
+    /// leaves behind), so that their CPU is charged to the copy that caused them and not to
+    /// the next contender; the clock has stopped by then.
+    fn settle(&self) {
+        let mut before = self.es.process_cpu_secs();
+        for _ in 0..240 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let now = self.es.process_cpu_secs();
+            if now - before < 0.05 {
+                break;
+            }
+            before = now;
         }
     }
 

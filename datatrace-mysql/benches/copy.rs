@@ -11,7 +11,7 @@
 //! copy is charged its own server work.
 //!
 //! `cargo bench -p datatrace-mysql --bench copy` (`BENCH_ROWS` 1000000, `BENCH_ROUNDS` 3;
-//! `BENCH_BATCH`, `BENCH_READERS`, `BENCH_WRITERS` override the pipeline's defaults). Prints,
+//! `BENCH_BATCH`, `BENCH_READERS`, `BENCH_WRITERS`, `BENCH_CHANNEL`, `BENCH_BATCH_BYTES` override the pipeline's defaults). Prints,
 //! per contender, the median rows/s, the client's CPU seconds per million rows (this process
 //! for DataTrace, the pipe's processes for the dump), the target and the source servers'
 //! (`mariadbd`) CPU seconds per million rows, and DataTrace's peak RSS (VmHWM); every copy is
@@ -150,6 +150,8 @@ fn main() {
         batch_size: env("BENCH_BATCH").unwrap_or(base.batch_size),
         read_parallelism: env("BENCH_READERS").unwrap_or(base.read_parallelism),
         sink_concurrency: env("BENCH_WRITERS").unwrap_or(base.sink_concurrency),
+        channel_capacity: env("BENCH_CHANNEL").unwrap_or(base.channel_capacity),
+        max_batch_bytes: env("BENCH_BATCH_BYTES").or(base.max_batch_bytes),
         ..base
     };
     println!(

@@ -24,6 +24,14 @@ pub const SESSION_SETUP: &[&str] = &[
     "SET sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
 ];
 
+/// How long a returned session stays open in the pool for the next batch or page. Without
+/// it the driver keeps none (its pools hold idle sessions only up to their lower bound, 0
+/// here), and every batch opened a new connection: a TCP handshake, authentication and the
+/// setup statements, then a `Quit`, for each 1,000 rows. Idle sessions beyond the lower bound
+/// are closed once they have idled this long (checked every 30 s), so a finished job holds
+/// none for long.
+const IDLE_SESSION_TTL: Duration = Duration::from_secs(60);
+
 /// Facts about the server learned at connect time.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
@@ -80,7 +88,11 @@ impl MySqlConnection {
             .setup(SESSION_SETUP.to_vec())
             .prefer_socket(false)
             .stmt_cache_size(64)
-            .pool_opts(PoolOpts::default().with_constraints(constraints));
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_inactive_connection_ttl(IDLE_SESSION_TTL),
+            );
         if let Some(pw) = &cfg.password {
             builder = builder.pass(Some(pw.clone()));
         }

@@ -301,6 +301,25 @@ async fn is_empty(c: &mut Conn, table: &str) -> bool {
     )
 }
 
+/// Lets a session that ended its batch cleanly go back to the pool without the driver's
+/// reset (`COM_RESET_CONNECTION`, then the setup statements again: four more commands for
+/// the server per batch). Clean means the batch's last statement succeeded and the server
+/// says no transaction is open and autocommit is on (the status flags of its last OK
+/// packet); the write path changes no other session state, or restores it before that
+/// statement (`bulk_session`, `skip_binlog`). A session left after an error, a cancelled
+/// batch or an open transaction keeps the reset.
+fn keep_warm(c: &mut Conn) {
+    use mysql_async::consts::StatusFlags;
+    let clean = c.last_ok_packet().is_some_and(|ok| {
+        let flags = ok.status_flags();
+        !flags.contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+            && flags.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+    });
+    if clean {
+        c.reset_connection(false);
+    }
+}
+
 #[async_trait]
 impl Sink for MySqlSink {
     async fn prepare(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
@@ -414,6 +433,7 @@ impl Sink for MySqlSink {
             .write(&mut c, self.opts.mode, records, &loads)
             .await?
         {
+            keep_warm(&mut c);
             return Ok(vec![Outcome::Written; records.len()]);
         }
         drop(loads);
@@ -435,6 +455,7 @@ impl Sink for MySqlSink {
             }
             Err(e) => return Err(to_sink_error(e)),
         }
+        keep_warm(&mut c);
         Ok(outcomes
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::Written))
