@@ -11,11 +11,15 @@
 //! copy is charged its own server work.
 //!
 //! `cargo bench -p datatrace-mysql --bench copy` (`BENCH_ROWS` 1000000, `BENCH_ROUNDS` 3;
-//! `BENCH_BATCH`, `BENCH_READERS`, `BENCH_WRITERS`, `BENCH_CHANNEL`, `BENCH_BATCH_BYTES` override the pipeline's defaults). Prints,
-//! per contender, the median rows/s, the client's CPU seconds per million rows (this process
-//! for DataTrace, the pipe's processes for the dump), the target and the source servers'
+//! `BENCH_BATCH`, `BENCH_READERS`, `BENCH_WRITERS`, `BENCH_CHANNEL`, `BENCH_BATCH_BYTES`
+//! override the pipeline's defaults). Prints, per contender, the median rows/s, the client's
+//! CPU seconds per million rows (this process for DataTrace, the pipe's processes for the
+//! dump), the target and the source servers'
 //! (`mariadbd`) CPU seconds per million rows, and DataTrace's peak RSS (VmHWM); every copy is
-//! checked against the source with `CHECKSUM TABLE`.
+//! checked against the source with `CHECKSUM TABLE`, and its table's pages are printed (how
+//! full the copy left them). Last, DataTrace's rate and target CPU over `LOAD DATA INFILE`'s
+//! within each round (median and range): the machine's speed drifts between rounds, and a
+//! ratio within a round cancels most of that drift.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -65,6 +69,21 @@ fn settle(target: &datatrace_testkit::MariaDb) {
             }
         }
     }
+}
+
+/// The 16 KiB pages of the target table's clustered index (after `ANALYZE TABLE`, run once the
+/// copy's server CPU is read): how full the copy left its pages (concurrent writers of adjacent
+/// key ranges split pages in the middle).
+fn pages(target: &datatrace_testkit::MariaDb, d: &str) -> String {
+    target
+        .exec(&format!(
+            "ANALYZE TABLE `{d}`.t; SELECT DATA_LENGTH DIV 16384 FROM information_schema.TABLES WHERE TABLE_SCHEMA='{d}' AND TABLE_NAME='t'"
+        ))
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 fn env(name: &str) -> Option<usize> {
@@ -295,9 +314,10 @@ fn main() {
             let source = procstat::cpu_secs(&source_pid) - source0;
             assert_eq!(checksum(&target, &dst), want, "{}: copy differs", c.name());
             println!(
-                "round {round}: {:<46} {:>8.0} rows/s  client {client:5.1} CPU s  target server {server:5.1} CPU s  source server {source:5.1} CPU s",
+                "round {round}: {:<46} {:>8.0} rows/s  client {client:5.1} CPU s  target server {server:5.1} CPU s  source server {source:5.1} CPU s  target pages {}",
                 c.name(),
-                rows as f64 / secs
+                rows as f64 / secs,
+                pages(&target, &dst)
             );
             runs.push((c, (secs, client, server, source)));
         }
@@ -342,6 +362,24 @@ fn main() {
         ours_rate / insert_rate,
         mydumper_rate.map_or(String::new(), |r| format!("; / mydumper + myloader: {:.2}x", ours_rate / r)),
         procstat::peak_rss_mb()
+    );
+    // The machine's speed drifts between rounds; a ratio within each round cancels most of it.
+    let paired = |f: fn(&Run) -> f64| {
+        let ratios: Vec<f64> = runs
+            .chunks(order.len())
+            .filter_map(|round| {
+                let of = |c| round.iter().find(|(k, _)| *k == c).map(|(_, r)| f(r));
+                Some(of(Contender::Ours)? / of(Contender::ServerLoad)?)
+            })
+            .collect();
+        let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{:.2}x ({lo:.2}-{hi:.2})", procstat::median(ratios))
+    };
+    println!(
+        "DataTrace (defaults) / server LOAD DATA INFILE within each round, median (range): rate {}, target server CPU {}",
+        paired(|r| 1.0 / r.0),
+        paired(|r| r.2)
     );
     let _ = std::fs::remove_file(&outfile);
     db.exec(&format!("DROP DATABASE `{src}`"));

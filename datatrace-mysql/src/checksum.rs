@@ -14,7 +14,7 @@ use datatrace_core::Value;
 use mysql_async::prelude::Queryable;
 use mysql_async::Params;
 
-use crate::connect::{MySqlConnection, ServerInfo};
+use crate::connect::{keep_warm, MySqlConnection, ServerInfo};
 use crate::error::{Context, Result};
 use crate::schema::TableInfo;
 use crate::sql::{ident, key_after, key_at_most, table_ref};
@@ -134,6 +134,7 @@ pub async fn range_checksum(
         .exec_first(sql, params)
         .await
         .ctx(|| format!("checksumming {}", table.qualified_name()))?;
+    keep_warm(&mut c);
     let (rows, hash) = row.unwrap_or((0, 0));
     Ok(RangeChecksum { rows, hash })
 }

@@ -32,6 +32,26 @@ pub const SESSION_SETUP: &[&str] = &[
 /// none for long.
 const IDLE_SESSION_TTL: Duration = Duration::from_secs(60);
 
+/// Lets a session whose work ended cleanly go back to the pool without the driver's reset
+/// (`COM_RESET_CONNECTION`, then [`SESSION_SETUP`] again and a new prepare of each statement:
+/// five more commands for the server per batch or per checksummed range). Clean means the
+/// last statement succeeded and the server says no transaction is open and autocommit is on
+/// (the status flags of its last OK packet, which ends a result set too); callers change no
+/// other session state, or restore it before that statement (the sink's `bulk_session` and
+/// `skip_binlog`). A session left after an error, a cancelled call (it never reaches this) or
+/// an open transaction keeps the reset.
+pub(crate) fn keep_warm(c: &mut Conn) {
+    use mysql_async::consts::StatusFlags;
+    let clean = c.last_ok_packet().is_some_and(|ok| {
+        let flags = ok.status_flags();
+        !flags.contains(StatusFlags::SERVER_STATUS_IN_TRANS)
+            && flags.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+    });
+    if clean {
+        c.reset_connection(false);
+    }
+}
+
 /// Facts about the server learned at connect time.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {

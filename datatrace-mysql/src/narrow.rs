@@ -9,7 +9,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Params, Row};
 
 use crate::checksum::{has_json_normalize, range_where, row_hash_expr, RangeChecksum};
-use crate::connect::MySqlConnection;
+use crate::connect::{keep_warm, MySqlConnection};
 use crate::error::{Context, MySqlError, Result};
 use crate::schema::TableInfo;
 use crate::sql::{column_list, key_at_most, table_ref};
@@ -85,6 +85,7 @@ pub async fn split_keys(
     let ctx = || format!("splitting a key range of {}", table.qualified_name());
     let mut c = conn.get().await?;
     let rows: Vec<Row> = c.exec(sql, params(&values)).await.ctx(ctx)?;
+    keep_warm(&mut c);
     let picked = rows
         .into_iter()
         .enumerate()
@@ -108,6 +109,7 @@ pub async fn split_checksums(
     let ctx = || format!("checksumming sub-ranges of {}", table.qualified_name());
     let mut c = conn.get().await?;
     let rows: Vec<(u64, u64, u64)> = c.exec(sql, params(&values)).await.ctx(ctx)?;
+    keep_warm(&mut c);
     let mut out = vec![RangeChecksum::default(); bounds.len() + 1];
     for (part, count, hash) in rows {
         if let Some(slot) = usize::try_from(part).ok().and_then(|p| out.get_mut(p)) {

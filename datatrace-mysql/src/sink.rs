@@ -30,7 +30,7 @@ use mysql_async::Conn;
 
 use crate::bulk_load::{BulkLoad, LoadTarget, SessionSettings};
 use crate::config::SinkOptions;
-use crate::connect::MySqlConnection;
+use crate::connect::{keep_warm, MySqlConnection};
 use crate::ddl::{create_table_deferred_sql, create_table_sql, deferred_keys};
 use crate::error::{MySqlError, Result};
 use crate::sql::{ident, table_ref};
@@ -301,25 +301,6 @@ async fn is_empty(c: &mut Conn, table: &str) -> bool {
     )
 }
 
-/// Lets a session that ended its batch cleanly go back to the pool without the driver's
-/// reset (`COM_RESET_CONNECTION`, then the setup statements again: four more commands for
-/// the server per batch). Clean means the batch's last statement succeeded and the server
-/// says no transaction is open and autocommit is on (the status flags of its last OK
-/// packet); the write path changes no other session state, or restores it before that
-/// statement (`bulk_session`, `skip_binlog`). A session left after an error, a cancelled
-/// batch or an open transaction keeps the reset.
-fn keep_warm(c: &mut Conn) {
-    use mysql_async::consts::StatusFlags;
-    let clean = c.last_ok_packet().is_some_and(|ok| {
-        let flags = ok.status_flags();
-        !flags.contains(StatusFlags::SERVER_STATUS_IN_TRANS)
-            && flags.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
-    });
-    if clean {
-        c.reset_connection(false);
-    }
-}
-
 #[async_trait]
 impl Sink for MySqlSink {
     async fn prepare(&self, ctx: &PrepareContext) -> Result<(), SinkError> {
@@ -328,8 +309,14 @@ impl Sink for MySqlSink {
             let t = self.target(schema.name()).map_err(SinkError::fatal)?;
             let defer = self.opts.defer_indexes && !ctx.resumed;
             let created = self.ensure_created(&mut c, &t, schema, defer).await?;
-            // Created now, or there and empty: the bulk path loads it without REPLACE.
+            // Rows without a key cannot be overwritten: a copy that starts from the
+            // beginning (first run, --restart, a scan read again) empties the target first.
+            let keyless = schema.primary_key().is_empty();
+            let empties = (self.opts.truncate || keyless) && !ctx.resumed;
+            // Created now, or there and empty: the bulk path loads it without REPLACE (a
+            // table emptied below is marked there, without asking whether it is empty now).
             let fresh = !ctx.resumed
+                && !empties
                 && (created || (self.opts.load_data && is_empty(&mut c, &t.sql).await));
             if fresh {
                 self.fresh
@@ -341,10 +328,7 @@ impl Sink for MySqlSink {
             self.deferred
                 .remember(&mut c, &ctx.unit, &t, schema)
                 .await?;
-            // Rows without a key cannot be overwritten: a copy that starts from the
-            // beginning (first run, --restart, a scan read again) empties the target first.
-            let keyless = schema.primary_key().is_empty();
-            if (self.opts.truncate || keyless) && !ctx.resumed {
+            if empties {
                 if keyless && !self.opts.truncate {
                     tracing::warn!(
                         unit = %ctx.unit,

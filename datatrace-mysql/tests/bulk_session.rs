@@ -129,6 +129,11 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
     // An existing table that is empty when the copy starts: fresh, so relaxed and plain.
     m.exec("CREATE DATABASE empty; CREATE TABLE empty.t LIKE s.t");
     assert_eq!(copy(&m, "empty", session.clone()).await, 500);
+    assert_eq!(
+        count(&m, "SELECT 1 FROM `empty`.`t` LIMIT 1"),
+        1,
+        "emptiness probe"
+    );
     assert_eq!(logged(&m, relaxed), 5);
     assert_eq!(
         m.exec("SELECT COUNT(*) FROM empty.t WHERE v = CONCAT('v', id)")
@@ -146,6 +151,8 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
         ..session.clone()
     };
     assert_eq!(copy(&m, "emptied", truncate.clone()).await, 500);
+    // Known to be empty once truncated: not probed.
+    assert_eq!(count(&m, "SELECT 1 FROM `emptied`.`t`"), 0);
     assert_eq!(logged(&m, relaxed), 5);
 
     // Emptied, but with a secondary unique key to check: not relaxed.

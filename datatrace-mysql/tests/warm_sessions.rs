@@ -123,3 +123,59 @@ async fn clean_sessions_skip_the_reset_and_others_keep_it() {
     );
     mariadb().exec(&format!("DROP DATABASE `{src}`"));
 }
+
+/// `check`'s reads (range checksums, key splits, sub-range checksums) keep their session too:
+/// one set-up session for 50 ranges and 10 splits, not one per call, with results that add up
+/// to the whole table's, and a failed statement does not spoil the session for the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_reuse_their_session() {
+    use datatrace_core::Value;
+    use datatrace_mysql::checksum::range_checksum;
+    use datatrace_mysql::narrow::{split_checksums, split_keys};
+
+    let db = MariaDb::dedicated();
+    db.exec(
+        "CREATE DATABASE d; USE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL);
+         INSERT INTO d.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_500;
+         SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1",
+    );
+    let conn = connect(db.url_for("d")).await;
+    let info = table_info(&conn, "d", "t").await.expect("table");
+    let whole = range_checksum(&conn, &info, None, None, None)
+        .await
+        .unwrap();
+    assert_eq!(whole.rows, 500);
+    setups(&db);
+
+    let (mut rows, mut hash) = (0, 0);
+    for i in 0..50 {
+        let lo = [Value::Int(i * 10)];
+        let hi = [Value::Int(i * 10 + 10)];
+        let r = range_checksum(&conn, &info, Some(&lo), Some(&hi), None)
+            .await
+            .unwrap();
+        rows += r.rows;
+        hash ^= r.hash;
+    }
+    assert_eq!((rows, hash), (whole.rows, whole.hash));
+    for _ in 0..10 {
+        let bounds = split_keys(&conn, &info, None, None, 50).await.unwrap();
+        assert_eq!(bounds.len(), 10, "{bounds:?}");
+        let parts = split_checksums(&conn, &info, None, None, &bounds)
+            .await
+            .unwrap();
+        let rows: u64 = parts.iter().map(|p| p.rows).sum();
+        let hash = parts.iter().fold(0, |h, p| h ^ p.hash);
+        assert_eq!((rows, hash), (whole.rows, whole.hash));
+    }
+    let n = setups(&db);
+    assert!(n < 3, "{n} sessions set up for 70 calls");
+
+    // A statement the server refuses, then the next call on the pool's session.
+    let bad = range_checksum(&conn, &info, None, None, Some("no_such_column = 1")).await;
+    assert!(bad.is_err());
+    let again = range_checksum(&conn, &info, None, None, None)
+        .await
+        .unwrap();
+    assert_eq!((again.rows, again.hash), (whole.rows, whole.hash));
+}
