@@ -20,6 +20,12 @@
 #
 #   bash scripts/bench-load-shapes.sh
 #   LOAD_VARIANTS="server-all local-1k server-all+hog local-1k+hog" LOAD_ROUNDS=4 bash scripts/bench-load-shapes.sh
+#   LOAD_CALLGRIND=1 LOAD_ROUNDS=1 LOAD_VARIANTS="server-all local-1k local-1k-1s" bash scripts/bench-load-shapes.sh
+#
+# LOAD_CALLGRIND=1 runs the server under valgrind's callgrind (installed from apt when
+# missing; LOAD_ROWS defaults to 100000 then) and prints the server's instructions per row
+# during each load instead of CPU seconds: repeatable to about 0.5 % where CPU seconds on this
+# machine drift by 15 %, but it leaves out the page flushing after the load.
 #
 # Installs MariaDB (scripts/setup.sh) when missing; the server and its files live in a
 # temporary directory removed at the end.
@@ -29,7 +35,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh >/dev/null
 
-ROWS="${LOAD_ROWS:-1000000}"
+CALLGRIND="${LOAD_CALLGRIND:-}"
+ROWS="${LOAD_ROWS:-$([ -n "$CALLGRIND" ] && echo 100000 || echo 1000000)}"
 ROUNDS="${LOAD_ROUNDS:-3}"
 VARIANTS="${LOAD_VARIANTS:-server-all local-all local-1k local-1k-1s local-1k-halves local-10k-1s}"
 MARIADBD="$(command -v mariadbd || echo /usr/sbin/mariadbd)"
@@ -46,17 +53,25 @@ trap cleanup EXIT
 
 user=()
 [ "$(id -u)" = 0 ] && user=(--user=root)
+wrap=()
+extra=()
+if [ -n "$CALLGRIND" ]; then
+    have callgrind_control || apt_install valgrind
+    wrap=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$D/cg.out")
+    # valgrind has no io_uring and cannot reserve the default maximum buffer pool.
+    extra=(--innodb-use-native-aio=0 --innodb-buffer-pool-size-max=1G)
+fi
 mariadb-install-db --no-defaults --datadir="$D/data" --auth-root-authentication-method=normal \
     --skip-test-db "${user[@]}" >/dev/null
-"$MARIADBD" --no-defaults --datadir="$D/data" --socket="$D/sock" --pid-file="$D/pid" \
+"${wrap[@]}" "$MARIADBD" --no-defaults --datadir="$D/data" --socket="$D/sock" --pid-file="$D/pid" \
     --skip-networking "${user[@]}" --tmpdir="$D" \
     --log-bin="$D/data/binlog" --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL \
     --server-id=1 --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --default-time-zone=+00:00 --innodb-flush-log-at-trx-commit=2 --innodb-buffer-pool-size=1G \
-    --local-infile=1 --secure-file-priv="$D" >"$D/err.log" 2>&1 &
+    --local-infile=1 --secure-file-priv="$D" "${extra[@]}" >"$D/err.log" 2>&1 &
 PID=$!
 q() { mariadb --no-defaults -S "$D/sock" -uroot --local-infile=1 -N -B "$@"; }
-for _ in $(seq 150); do q -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 600); do q -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
 q -e 'SELECT 1' >/dev/null || { cat "$D/err.log" >&2; exit 1; }
 
 DDL="CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, a INT NOT NULL, b BIGINT, c VARCHAR(64),
@@ -135,22 +150,38 @@ for round in $(seq 0 "$ROUNDS"); do
             hog &
             hog_pid=$!
         fi
+        if [ -n "$CALLGRIND" ]; then
+            callgrind_control -z "$PID" >/dev/null 2>&1
+            callgrind_control -i on "$PID" >/dev/null 2>&1
+        fi
         variant "${v%+hog}"
         [ -n "$hog_pid" ] && kill "$hog_pid"
         t1=$(date +%s.%N)
+        if [ -n "$CALLGRIND" ]; then
+            callgrind_control -i off "$PID" >/dev/null 2>&1
+            rm -f "$D"/cg.out.*
+            callgrind_control -d "$PID" >/dev/null 2>&1
+            instructions=$(awk '/^totals:/ { t = $2 } /^summary:/ { s = $2 } END { print (t != "" ? t : s + 0) }' "$D"/cg.out.*)
+        fi
         settle
         c1=$(cpu)
         rows=$(q d -e "SELECT COUNT(*) FROM t")
         [ "$rows" = "$ROWS" ] || { echo "error: $v loaded $rows rows, not $ROWS" >&2; exit 1; }
         q d -e "ANALYZE TABLE t" >/dev/null
         pages=$(q d -e "SELECT DATA_LENGTH DIV 16384 FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'd' AND TABLE_NAME = 't'")
-        server=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
-        printf 'round %d  %-18s %6.1f s  server %6.2f CPU s  pages %s\n' "$round" "$v" \
-            "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$server" "$pages"
+        if [ -n "$CALLGRIND" ]; then
+            server=$((instructions / ROWS))
+            unit="instructions / row"
+        else
+            server=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
+            unit="CPU s"
+        fi
+        printf 'round %d  %-18s %6.1f s  server %8s %s  pages %s\n' "$round" "$v" \
+            "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$server" "$unit" "$pages"
         [ "$round" -gt 0 ] && cpus[$v]+="$server "
     done
 done
-say "server CPU s per load, median of the counted rounds"
+say "server $unit per load, median of the counted rounds"
 for v in $VARIANTS; do
     printf '%-18s %s\n' "$v" "$(echo "${cpus[$v]}" | tr ' ' '\n' | sed '/^$/d' | sort -n |
         awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }')"
