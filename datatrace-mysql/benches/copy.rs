@@ -14,9 +14,9 @@
 //! `BENCH_BATCH`, `BENCH_READERS`, `BENCH_WRITERS`, `BENCH_CHANNEL`, `BENCH_BATCH_BYTES`
 //! override the pipeline's defaults). Prints, per contender, the median rows/s, the client's
 //! CPU seconds per million rows (this process for DataTrace, the pipe's processes for the
-//! dump), the target and the source servers'
-//! (`mariadbd`) CPU seconds per million rows, and DataTrace's peak RSS (VmHWM); every copy is
-//! checked against the source with `CHECKSUM TABLE`, and its table's pages are printed (how
+//! dump), the target and the source servers' (`mariadbd`) CPU seconds per million rows, and
+//! DataTrace's peak RSS (VmHWM); every copy is checked against the source with
+//! `CHECKSUM TABLE`, and its table's pages are printed (how
 //! full the copy left them). Last, DataTrace's rate and target CPU over `LOAD DATA INFILE`'s
 //! within each round (median and range): the machine's speed drifts between rounds, and a
 //! ratio within a round cancels most of that drift.

@@ -39,7 +39,7 @@
 //! for them to skip, and MariaDB then loads an empty table in its bulk insert mode. With
 //! `skip_binlog`, every batch of the path runs with `sql_log_bin = 0`. The settings are
 //! restored after the batch; a batch that fails before restoring them leaves its session to
-//! the pool's reset (only clean sessions skip it, see `keep_warm` in the sink).
+//! the pool's reset (only clean sessions skip it, see `keep_warm` in `connect.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
