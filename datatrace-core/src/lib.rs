@@ -113,7 +113,7 @@ pub use record::{Batch, Op, Position, Record};
 pub use retry::{Retry, RetryEnd, RetryPolicy};
 pub use runner::{
     auto_parallelism, ErrorPolicy, Pipeline, PipelineConfig, RateLimit, RunReport, RunStatus,
-    DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_BYTES,
 };
 pub use schema::{Column, DataType, Schema, SchemaRef};
 pub use sink::{Outcome, PrepareContext, Sink, SinkError};

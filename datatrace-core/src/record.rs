@@ -250,6 +250,20 @@ impl Record {
         self.values.iter().map(Value::approx_size).sum::<usize>() + 8
     }
 
+    /// A cheap estimate of the memory the record holds: its values' sizes
+    /// ([`Record::approx_size`], the before image's included) plus the record itself and one
+    /// [`Value`] slot per value. The runner closes batches on it
+    /// ([`crate::PipelineConfig::max_batch_bytes`]), so that a row of many small values counts
+    /// for the memory it takes, not only for its data.
+    pub fn footprint(&self) -> usize {
+        let slots = |values: &[Value]| {
+            std::mem::size_of_val(values) + values.iter().map(Value::approx_size).sum::<usize>()
+        };
+        std::mem::size_of::<Record>()
+            + slots(&self.values)
+            + self.before.as_deref().map_or(0, slots)
+    }
+
     /// The target name: the routed target if set, else the schema's name.
     pub fn target_name(&self) -> &str {
         self.target.as_deref().unwrap_or(self.schema.name())

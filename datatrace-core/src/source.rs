@@ -185,8 +185,8 @@ impl From<Stopped> for crate::Error {
     }
 }
 
-/// Records a chunk makes room for up front, at most.
-const PREALLOCATE: usize = 4096;
+/// Records a chunk or batch makes room for up front, at most.
+pub(crate) const PREALLOCATE: usize = 4096;
 
 /// What a source part sends down the pipeline.
 #[derive(Debug)]
@@ -206,7 +206,8 @@ pub(crate) enum SourceMsg {
 pub struct Emitter {
     part: usize,
     chunk: usize,
-    /// A chunk is also sent once its records' estimated size reaches this.
+    /// A chunk is also sent once its records' estimated memory ([`Record::footprint`])
+    /// reaches this.
     max_bytes: usize,
     bytes: usize,
     buf: Vec<Record>,
@@ -233,8 +234,8 @@ impl Emitter {
         }
     }
 
-    /// The same, also sending a chunk once its records' estimated size reaches `max_bytes`
-    /// (wide rows make chunks of fewer records).
+    /// The same, also sending a chunk once its records' estimated memory
+    /// ([`Record::footprint`]) reaches `max_bytes` (wide rows make chunks of fewer records).
     pub(crate) fn with_max_bytes(mut self, max_bytes: Option<usize>) -> Self {
         self.max_bytes = max_bytes.unwrap_or(usize::MAX).max(1);
         self
@@ -254,7 +255,7 @@ impl Emitter {
     /// cancelled or failed: the source should then return.
     pub async fn emit(&mut self, record: Record) -> Result<(), Stopped> {
         if self.max_bytes != usize::MAX {
-            self.bytes = self.bytes.saturating_add(record.approx_size());
+            self.bytes = self.bytes.saturating_add(record.footprint());
         }
         self.buf.push(record);
         if self.buf.len() >= self.chunk || self.bytes >= self.max_bytes {

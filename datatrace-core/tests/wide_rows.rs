@@ -1,5 +1,6 @@
-//! Batches close by bytes with the default settings: wide rows make batches of fewer rows, so
-//! memory and request sizes stay bounded whatever `batch_size` says.
+//! Batches close by bytes with the default settings: wide rows, and rows of many columns,
+//! make batches of fewer rows, so memory and request sizes stay bounded whatever
+//! `batch_size` says.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,10 +10,12 @@ use datatrace_core::{
     Batch, Outcome, Pipeline, PipelineConfig, Sink, SinkError, DEFAULT_MAX_BATCH_BYTES,
 };
 
-/// Records (rows, estimated bytes, widest row) of every batch it gets.
+/// Records (rows, estimated bytes, widest row) of every batch it gets, and (rows, estimated
+/// memory, largest row's) by [`datatrace_core::Record::footprint`].
 #[derive(Default)]
 struct BytesSink {
     batches: Mutex<Vec<(usize, usize, usize)>>,
+    footprints: Mutex<Vec<(usize, usize, usize)>>,
 }
 
 #[async_trait]
@@ -28,6 +31,12 @@ impl Sink for BytesSink {
             .lock()
             .unwrap()
             .push((batch.len(), batch.approx_size(), widest));
+        let sizes = batch.records.iter().map(|r| r.footprint());
+        self.footprints.lock().unwrap().push((
+            batch.len(),
+            sizes.clone().sum(),
+            sizes.max().unwrap_or(0),
+        ));
         Ok(vec![Outcome::Written; batch.len()])
     }
 }
@@ -37,8 +46,8 @@ async fn wide_rows_make_smaller_batches_by_default() {
     let config = PipelineConfig::default();
     assert_eq!(config.max_batch_bytes, Some(DEFAULT_MAX_BATCH_BYTES));
     let sink = Arc::new(BytesSink::default());
-    // 300 rows with a 200,000-character string each: 60 MB in all, 200 MB in one batch of
-    // the default 1,000 rows if batches closed by count only.
+    // 300 rows with a 200,000-character string each: 60 MB in all, 600 MB in one batch of
+    // the default 3,000 rows if batches closed by count only.
     let source = Arc::new(GeneratorSource::new(300, 3, 200_000));
     let report = Pipeline::new("wide", source, sink.clone())
         .config(config.clone())
@@ -58,6 +67,34 @@ async fn wide_rows_make_smaller_batches_by_default() {
     }
     assert!(
         batches.len() >= 300 * 200_000 / DEFAULT_MAX_BATCH_BYTES,
+        "{batches:?}"
+    );
+}
+
+#[tokio::test]
+async fn rows_of_many_small_values_count_their_memory() {
+    let config = PipelineConfig::default();
+    let sink = Arc::new(BytesSink::default());
+    // 400 short values a row: about 2.4 KB of data, but 40 bytes of slot each in memory, so
+    // about 18 KB a row. Counted by data alone, a batch would close at about 1,700 rows and
+    // hold 30 MB.
+    let source = Arc::new(GeneratorSource::new(3000, 400, 1));
+    let report = Pipeline::new("many", source, sink.clone())
+        .config(config.clone())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.written, 3000);
+    let batches = sink.footprints.lock().unwrap().clone();
+    assert_eq!(batches.iter().map(|b| b.0).sum::<usize>(), 3000);
+    for &(rows, memory, largest) in &batches {
+        assert!(
+            memory < DEFAULT_MAX_BATCH_BYTES + largest,
+            "a batch of {rows} rows and {memory} bytes in memory: {batches:?}"
+        );
+    }
+    assert!(
+        batches.len() >= 3000 * 16_000 / DEFAULT_MAX_BATCH_BYTES,
         "{batches:?}"
     );
 }

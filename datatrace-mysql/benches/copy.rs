@@ -12,14 +12,16 @@
 //!
 //! `cargo bench -p datatrace-mysql --bench copy` (`BENCH_ROWS` 1000000, `BENCH_ROUNDS` 3;
 //! `BENCH_BATCH`, `BENCH_READERS`, `BENCH_WRITERS`, `BENCH_CHANNEL`, `BENCH_BATCH_BYTES`
-//! override the pipeline's defaults). Prints, per contender, the median rows/s, the client's
-//! CPU seconds per million rows (this process for DataTrace, the pipe's processes for the
-//! dump), the target and the source servers' (`mariadbd`) CPU seconds per million rows, and
-//! DataTrace's peak RSS (VmHWM); every copy is checked against the source with
-//! `CHECKSUM TABLE`, and its table's pages are printed (how
+//! override the pipeline's defaults; `BENCH_WORKERS` sets the runtime's threads, 2; with
+//! `BENCH_ALT_BATCH`, `BENCH_ALT_READERS` or `BENCH_ALT_WRITERS` a second DataTrace contender
+//! runs with those settings, for an A/B comparison within each round). Prints, per
+//! contender, the median rows/s, the client's CPU seconds per million rows (this process for
+//! DataTrace, the pipe's processes for the dump), the target and the source servers'
+//! (`mariadbd`) CPU seconds per million rows, and DataTrace's peak RSS (VmHWM); every copy is
+//! checked against the source with `CHECKSUM TABLE`, and its table's pages are printed (how
 //! full the copy left them). Last, DataTrace's rate and target CPU over `LOAD DATA INFILE`'s
-//! within each round (median and range): the machine's speed drifts between rounds, and a
-//! ratio within a round cancels most of that drift.
+//! (and the alternative's over both) within each round (median and range): the machine's
+//! speed drifts between rounds, and a ratio within a round cancels most of that drift.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -104,6 +106,9 @@ enum Contender {
     MyDumper,
     /// The server's `LOAD DATA INFILE` of its own file.
     ServerLoad,
+    /// DataTrace, defaults but for `BENCH_ALT_BATCH` / `BENCH_ALT_READERS` /
+    /// `BENCH_ALT_WRITERS` (run only when one of them is set).
+    OursAlt,
 }
 
 impl Contender {
@@ -115,6 +120,7 @@ impl Contender {
             Contender::Dump => "mariadb-dump | mariadb",
             Contender::MyDumper => "mydumper + myloader",
             Contender::ServerLoad => "server LOAD DATA INFILE (file ready)",
+            Contender::OursAlt => "DataTrace (BENCH_ALT_* settings)",
         }
     }
 }
@@ -173,6 +179,15 @@ fn main() {
         max_batch_bytes: env("BENCH_BATCH_BYTES").or(base.max_batch_bytes),
         ..base
     };
+    let alt = PipelineConfig {
+        batch_size: env("BENCH_ALT_BATCH").unwrap_or(config.batch_size),
+        read_parallelism: env("BENCH_ALT_READERS").unwrap_or(config.read_parallelism),
+        sink_concurrency: env("BENCH_ALT_WRITERS").unwrap_or(config.sink_concurrency),
+        ..config.clone()
+    };
+    let with_alt = ["BENCH_ALT_BATCH", "BENCH_ALT_READERS", "BENCH_ALT_WRITERS"]
+        .iter()
+        .any(|v| env(v).is_some());
     println!(
         "generated {rows} rows x 10 columns ({size_mb:.0} MB of InnoDB data) in {:.1} s; \
          DataTrace: batch {} / readers {} / writers {}; {rounds} interleaved rounds",
@@ -181,13 +196,19 @@ fn main() {
         config.read_parallelism,
         config.sink_concurrency,
     );
+    if with_alt {
+        println!(
+            "DataTrace (BENCH_ALT_*): batch {} / readers {} / writers {}",
+            alt.batch_size, alt.read_parallelism, alt.sink_concurrency
+        );
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(env("BENCH_WORKERS").unwrap_or(2))
         .enable_all()
         .build()
         .expect("runtime");
-    let ours = |load_data: bool, bulk_session: bool| {
+    let ours = |load_data: bool, bulk_session: bool, config: &PipelineConfig| {
         rt.block_on(async {
             let connect = |url: String| {
                 let cfg = ConnectionConfig::new(url);
@@ -251,14 +272,17 @@ fn main() {
     if mydumper {
         order.insert(2, Contender::MyDumper);
     }
+    if with_alt {
+        order.push(Contender::OursAlt);
+    }
     // BENCH_ONLY=quick: DataTrace's bulk path and the server's LOAD DATA INFILE alone (for
     // trying settings with BENCH_READERS / BENCH_WRITERS).
+    // With BENCH_ALT_*, the default and the alternative settings are compared alone.
     if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "quick") {
-        order.retain(|c| {
-            matches!(
-                c,
-                Contender::Ours | Contender::OursSession | Contender::ServerLoad
-            )
+        order.retain(|c| match c {
+            Contender::Ours | Contender::ServerLoad | Contender::OursAlt => true,
+            Contender::OursSession => !with_alt,
+            _ => false,
         });
     }
     settle(&target);
@@ -279,9 +303,10 @@ fn main() {
             );
             let t = Instant::now();
             match c {
-                Contender::Ours => ours(true, false),
-                Contender::OursSession => ours(true, true),
-                Contender::OursInsert => ours(false, false),
+                Contender::Ours => ours(true, false, &config),
+                Contender::OursSession => ours(true, true, &config),
+                Contender::OursInsert => ours(false, false, &config),
+                Contender::OursAlt => ours(true, false, &alt),
                 Contender::Dump => shell(format!(
                     "set -o pipefail; mariadb-dump {conn} --single-transaction --no-create-info --skip-triggers {src} t | mariadb {to} {dst}"
                 )),
@@ -302,7 +327,10 @@ fn main() {
             let secs = t.elapsed().as_secs_f64();
             let client = if matches!(
                 c,
-                Contender::Ours | Contender::OursSession | Contender::OursInsert
+                Contender::Ours
+                    | Contender::OursSession
+                    | Contender::OursInsert
+                    | Contender::OursAlt
             ) {
                 procstat::cpu_secs("self") - self0
             } else {
@@ -355,6 +383,9 @@ fn main() {
     let dump_rate = rate(Contender::Dump);
     let load_rate = rate(Contender::ServerLoad);
     let mydumper_rate = mydumper.then(|| rate(Contender::MyDumper));
+    if with_alt {
+        rate(Contender::OursAlt);
+    }
     println!(
         "\nDataTrace (defaults) / dump pipe: {:.2}x; / server LOAD DATA INFILE: {:.2}x; / its INSERT path: {:.2}x{}; DataTrace peak RSS {:.0} MB",
         ours_rate / dump_rate,
@@ -364,23 +395,32 @@ fn main() {
         procstat::peak_rss_mb()
     );
     // The machine's speed drifts between rounds; a ratio within each round cancels most of it.
-    let paired = |f: fn(&Run) -> f64| {
+    let paired = |ours: Contender, base: Contender, f: fn(&Run) -> f64| {
         let ratios: Vec<f64> = runs
             .chunks(order.len())
             .filter_map(|round| {
                 let of = |c| round.iter().find(|(k, _)| *k == c).map(|(_, r)| f(r));
-                Some(of(Contender::Ours)? / of(Contender::ServerLoad)?)
+                Some(of(ours)? / of(base)?)
             })
             .collect();
         let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         format!("{:.2}x ({lo:.2}-{hi:.2})", procstat::median(ratios))
     };
-    println!(
-        "DataTrace (defaults) / server LOAD DATA INFILE within each round, median (range): rate {}, target server CPU {}",
-        paired(|r| 1.0 / r.0),
-        paired(|r| r.2)
-    );
+    let mut pairs = vec![(Contender::Ours, Contender::ServerLoad)];
+    if with_alt {
+        pairs.push((Contender::OursAlt, Contender::ServerLoad));
+        pairs.push((Contender::OursAlt, Contender::Ours));
+    }
+    for (c, base) in pairs {
+        println!(
+            "{} / {} within each round, median (range): rate {}, target server CPU {}",
+            c.name(),
+            base.name(),
+            paired(c, base, |r| 1.0 / r.0),
+            paired(c, base, |r| r.2)
+        );
+    }
     let _ = std::fs::remove_file(&outfile);
     db.exec(&format!("DROP DATABASE `{src}`"));
 }

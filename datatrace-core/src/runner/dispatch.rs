@@ -28,6 +28,8 @@ pub(super) struct PendingBatch {
     pub(super) records: Vec<Record>,
     pub(super) runs: Runs,
     pub(super) bytes: usize,
+    /// The records' estimated memory ([`Record::footprint`]): what `max_batch_bytes` bounds.
+    pub(super) footprint: usize,
     pub(super) since: Option<Instant>,
 }
 
@@ -171,13 +173,16 @@ impl Dispatcher<'_> {
                     let p = &mut self.pending[w];
                     if p.records.is_empty() {
                         p.since = Some(Instant::now());
-                        p.records.reserve(batch_size);
+                        // Never preallocated from the configured size alone.
+                        p.records
+                            .reserve(batch_size.min(crate::source::PREALLOCATE));
                     }
                     p.bytes += record.approx_size();
+                    p.footprint += record.footprint();
                     p.records.push(record);
                     p.runs.push(seq);
                     if p.records.len() >= batch_size
-                        || max_batch_bytes.is_some_and(|max| p.bytes >= max)
+                        || max_batch_bytes.is_some_and(|max| p.footprint >= max)
                     {
                         self.send(w).await?;
                     }

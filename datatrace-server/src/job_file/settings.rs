@@ -14,7 +14,7 @@ pub struct Settings {
     pub concurrency: usize,
     /// Records per sink batch.
     pub batch_size: usize,
-    /// Also close a batch once its estimated size reaches this many bytes.
+    /// Also close a batch once its records' estimated memory reaches this many bytes.
     pub max_batch_bytes: Option<usize>,
     /// Milliseconds a partly filled batch waits for more records.
     pub linger: u64,
