@@ -50,29 +50,12 @@ async fn copy(m: &MariaDb, dst: &str, opts: SinkOptions) -> u64 {
     sink.loaded_rows()
 }
 
-/// Statements of the general log that start with `prefix` (quotes doubled), kept in the log.
-fn count(m: &MariaDb, prefix: &str) -> u64 {
-    m.exec(&format!(
-        "SELECT COUNT(*) FROM mysql.general_log WHERE argument LIKE '{prefix}%'"
-    ))
-    .trim()
-    .parse()
-    .unwrap()
-}
-
-/// Statements of the general log since the last call that start with `prefix`.
-fn logged(m: &MariaDb, prefix: &str) -> u64 {
-    let n = count(m, prefix);
-    m.exec("TRUNCATE TABLE mysql.general_log");
-    n
-}
-
 /// Plain loads, `REPLACE` loads and relaxing statements of the general log since the last
 /// call.
 fn loads(m: &MariaDb) -> (u64, u64, u64) {
-    let plain = count(m, "LOAD DATA LOCAL INFILE ''datatrace'' INTO");
-    let replace = count(m, "LOAD DATA LOCAL INFILE ''datatrace'' REPLACE INTO");
-    let relaxed = logged(m, "SET SESSION unique_checks = 0, foreign_key_checks = 0");
+    let plain = m.statements("LOAD DATA LOCAL INFILE ''datatrace'' INTO");
+    let replace = m.statements("LOAD DATA LOCAL INFILE ''datatrace'' REPLACE INTO");
+    let relaxed = m.take_statements("SET SESSION unique_checks = 0, foreign_key_checks = 0");
     (plain, replace, relaxed)
 }
 
@@ -91,11 +74,11 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
     let m = MariaDb::dedicated();
     m.exec(
         "CREATE DATABASE s; USE s; CREATE TABLE s.t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL);
-         INSERT INTO s.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_500;
-         SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1",
+         INSERT INTO s.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_500",
     );
+    m.log_statements();
     let relaxed = "SET SESSION unique_checks = 0, foreign_key_checks = 0";
-    logged(&m, relaxed);
+    m.take_statements(relaxed);
 
     // Created by the sink: relaxed (nothing to check), restored after each batch.
     m.exec("CREATE DATABASE created");
@@ -108,11 +91,11 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
         ..session.clone()
     };
     assert_eq!(copy(&m, "created", create.clone()).await, 500);
-    assert_eq!(logged(&m, relaxed), 5, "one per batch");
+    assert_eq!(m.take_statements(relaxed), 5, "one per batch");
 
     // Fresh tables load with a plain LOAD DATA (cheaper for the server than REPLACE).
     m.exec("CREATE DATABASE created2");
-    logged(&m, "");
+    m.take_statements("");
     assert_eq!(copy(&m, "created2", create.clone()).await, 500);
     assert_eq!(loads(&m), (5, 0, 5));
 
@@ -120,7 +103,7 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
     // a resumed chunk idempotent.
     m.exec("CREATE DATABASE kept; CREATE TABLE kept.t LIKE s.t; INSERT INTO kept.t VALUES (9999, 'old')");
     assert_eq!(copy(&m, "kept", session.clone()).await, 500);
-    assert_eq!(logged(&m, relaxed), 0);
+    assert_eq!(m.take_statements(relaxed), 0);
     m.exec("USE kept; DELETE FROM kept.t; INSERT INTO kept.t VALUES (9999, 'old')");
     m.exec("TRUNCATE TABLE mysql.general_log");
     assert_eq!(copy(&m, "kept", SinkOptions::default()).await, 500);
@@ -130,11 +113,11 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
     m.exec("CREATE DATABASE empty; CREATE TABLE empty.t LIKE s.t");
     assert_eq!(copy(&m, "empty", session.clone()).await, 500);
     assert_eq!(
-        count(&m, "SELECT 1 FROM `empty`.`t` LIMIT 1"),
+        m.statements("SELECT 1 FROM `empty`.`t` LIMIT 1"),
         1,
         "emptiness probe"
     );
-    assert_eq!(logged(&m, relaxed), 5);
+    assert_eq!(m.take_statements(relaxed), 5);
     assert_eq!(
         m.exec("SELECT COUNT(*) FROM empty.t WHERE v = CONCAT('v', id)")
             .trim(),
@@ -152,17 +135,17 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
     };
     assert_eq!(copy(&m, "emptied", truncate.clone()).await, 500);
     // Known to be empty once truncated: not probed.
-    assert_eq!(count(&m, "SELECT 1 FROM `emptied`.`t`"), 0);
-    assert_eq!(logged(&m, relaxed), 5);
+    assert_eq!(m.statements("SELECT 1 FROM `emptied`.`t`"), 0);
+    assert_eq!(m.take_statements(relaxed), 5);
 
     // Emptied, but with a secondary unique key to check: not relaxed.
     m.exec("CREATE DATABASE unique_kept; CREATE TABLE unique_kept.t LIKE s.t; ALTER TABLE unique_kept.t ADD UNIQUE KEY (v)");
     copy(&m, "unique_kept", truncate).await;
-    assert_eq!(logged(&m, relaxed), 0);
+    assert_eq!(m.take_statements(relaxed), 0);
 
     // bulk_session = false (the default): never, and still plain loads on a fresh table.
     m.exec("CREATE DATABASE plain");
-    logged(&m, "");
+    m.take_statements("");
     copy(
         &m,
         "plain",
@@ -186,7 +169,7 @@ async fn relaxed_checks_on_fresh_tables_only_and_binlog_skipped_only_when_asked(
     )
     .await;
     assert_eq!(
-        logged(&m, &format!("{relaxed}, sql_log_bin = 0")),
+        m.take_statements(&format!("{relaxed}, sql_log_bin = 0")),
         5,
         "one per batch"
     );

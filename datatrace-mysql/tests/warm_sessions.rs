@@ -42,13 +42,7 @@ async fn copy(src: &str, target: &MariaDb, opts: SinkOptions) -> (u64, u64) {
 /// The setup statement every new or reset session runs, counted in the general log since the
 /// last call.
 fn setups(m: &MariaDb) -> u64 {
-    let n = m
-        .exec("SELECT COUNT(*) FROM mysql.general_log WHERE argument = 'SET NAMES utf8mb4'")
-        .trim()
-        .parse()
-        .unwrap();
-    m.exec("TRUNCATE TABLE mysql.general_log");
-    n
+    m.take_statements("SET NAMES utf8mb4")
 }
 
 fn checksum(m: &MariaDb, table: &str) -> String {
@@ -69,9 +63,9 @@ async fn clean_sessions_skip_the_reset_and_others_keep_it() {
     ));
     let target = MariaDb::dedicated();
     target.exec(
-        "CREATE DATABASE dst; CREATE TABLE dst.t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL);
-         SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1",
+        "CREATE DATABASE dst; CREATE TABLE dst.t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)",
     );
+    target.log_statements();
     setups(&target);
 
     // 50 batches through the bulk path (with session settings set and restored around each),
@@ -136,9 +130,9 @@ async fn check_reads_reuse_their_session() {
     let db = MariaDb::dedicated();
     db.exec(
         "CREATE DATABASE d; USE d; CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL);
-         INSERT INTO d.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_500;
-         SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1",
+         INSERT INTO d.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_500",
     );
+    db.log_statements();
     let conn = connect(db.url_for("d")).await;
     let info = table_info(&conn, "d", "t").await.expect("table");
     let whole = range_checksum(&conn, &info, None, None, None)

@@ -52,6 +52,7 @@ mod names;
 mod osmem;
 pub mod procstat;
 mod proxy;
+mod statement_log;
 pub mod tls;
 mod watchdog;
 
