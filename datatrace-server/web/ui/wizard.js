@@ -21,7 +21,7 @@ export async function wizardPage(mode, taskId) {
   }
   const byId = (id) => sources.find((d) => d.id === Number(id));
   const st = { step: 1, source: sources[0].id, target: sources[sources.length - 1].id, units: [], naming: '{table}', name: '',
-    batch: 1000, concurrency: 2, policy: 'fail', mode: 'full', base: null, fields: { source: {}, target: {} } };
+    batch: 3000, concurrency: 2, policy: 'fail', mode: 'full', base: null, fields: { source: {}, target: {} } };
   // a task field's value: as typed, else its default (`{task}`: the task's name)
   const fieldValue = (side, f) => st.fields[side][f.key] ?? f.default.replace('{task}', st.name);
   if (taskId) {
