@@ -239,6 +239,11 @@ impl Manager {
         let end = Self::copy_end(status, error.clone(), result.as_ref().ok(), rejected_live);
         self.end_run(run, end).await;
         self.settle_units(id).await;
+        // Out of `running` before the status changes (whoever it wakes may start the task
+        // again), but counted as ending until its status and last line are recorded: a
+        // stopping server waits for both, so that a graceful stop is never left `running`
+        // (which the next start would count as a crash).
+        let _ending = self.ending();
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -250,6 +255,13 @@ impl Manager {
         self.set_status(id, status, error.as_deref(), false, true)
             .await;
         self.log_end(id, status, error.as_deref()).await;
+    }
+
+    /// Counts a run as ending (see `Manager::ending`) until the guard is dropped.
+    fn ending(&self) -> Ending<'_> {
+        self.ending
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ending(&self.ending)
     }
 
     /// A run cancelled while it waited for its slots.
@@ -268,6 +280,7 @@ impl Manager {
             "stopped before it started",
         )
         .await;
+        let _ending = self.ending();
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -367,5 +380,14 @@ fn outcome(
         Ok(_) if cancel.is_cancelled() && interrupted => (INTERRUPTED, None),
         Ok(_) if cancel.is_cancelled() => ("stopped", None),
         Ok(_) => ("failed", Some("some units did not finish".to_owned())),
+    }
+}
+
+/// A run counted in `Manager::ending`; uncounted when dropped.
+struct Ending<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -52,6 +52,9 @@ pub struct Manager {
     units: Arc<Semaphore>,
     max_units: usize,
     running: Mutex<HashMap<i64, CancellationToken>>,
+    /// Runs that left `running` and are still recording their status and last log line: a
+    /// stopping server waits for them too (see `shutdown`).
+    ending: std::sync::atomic::AtomicUsize,
     /// Tasks whose stop was asked for (they end `stopped`, not `interrupted`).
     stop_requested: Mutex<HashSet<i64>>,
     /// Tasks being compared with their source (verify, a scheduled check).
@@ -74,6 +77,7 @@ impl Manager {
             units: Arc::new(Semaphore::new(max_units)),
             max_units,
             running: Mutex::new(HashMap::new()),
+            ending: std::sync::atomic::AtomicUsize::new(0),
             stop_requested: Mutex::new(HashSet::new()),
             checking: Mutex::new(HashSet::new()),
             hubs: Mutex::new(HashMap::new()),

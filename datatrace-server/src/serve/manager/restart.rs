@@ -19,8 +19,8 @@ fn guard_key(id: i64) -> String {
 }
 
 impl Manager {
-    /// Stops every task and waits (up to `grace`) for them to finish; tasks stopped this
-    /// way end `interrupted`, and resume at the next start.
+    /// Stops every task and waits (up to `grace`) for them to finish and record their end;
+    /// tasks stopped this way end `interrupted`, and resume at the next start.
     pub async fn shutdown(&self, grace: Duration) {
         self.closing.cancel();
         let tokens: Vec<_> = self
@@ -32,13 +32,17 @@ impl Manager {
             .collect();
         tokens.iter().for_each(|t| t.cancel());
         let deadline = tokio::time::Instant::now() + grace;
-        while !self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-            && tokio::time::Instant::now() < deadline
-        {
+        // A run leaves `running` before it records its status and last line (`ending` counts
+        // those): wait for both.
+        let busy = || {
+            !self
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+                || self.ending.load(std::sync::atomic::Ordering::SeqCst) > 0
+        };
+        while busy() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
