@@ -256,12 +256,18 @@ impl Record {
     /// ([`crate::PipelineConfig::max_batch_bytes`]), so that a row of many small values counts
     /// for the memory it takes, not only for its data.
     pub fn footprint(&self) -> usize {
-        let slots = |values: &[Value]| {
+        self.sizes().1
+    }
+
+    /// [`Record::approx_size`] and [`Record::footprint`] from one pass over the values.
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        let data: usize = self.values.iter().map(Value::approx_size).sum();
+        let before = self.before.as_deref().map_or(0, |values| {
             std::mem::size_of_val(values) + values.iter().map(Value::approx_size).sum::<usize>()
-        };
-        std::mem::size_of::<Record>()
-            + slots(&self.values)
-            + self.before.as_deref().map_or(0, slots)
+        });
+        let memory =
+            std::mem::size_of::<Record>() + std::mem::size_of_val(&self.values[..]) + data + before;
+        (data + 8, memory)
     }
 
     /// The target name: the routed target if set, else the schema's name.

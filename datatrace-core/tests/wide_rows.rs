@@ -41,20 +41,26 @@ impl Sink for BytesSink {
     }
 }
 
+/// Runs `rows` generated rows through a pipeline with the default settings; returns the sink
+/// with what it saw of each batch.
+async fn copy_with_defaults(name: &str, source: GeneratorSource, rows: u64) -> Arc<BytesSink> {
+    let sink = Arc::new(BytesSink::default());
+    let report = Pipeline::new(name, Arc::new(source), sink.clone())
+        .config(PipelineConfig::default())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.written, rows);
+    sink
+}
+
 #[tokio::test]
 async fn wide_rows_make_smaller_batches_by_default() {
     let config = PipelineConfig::default();
     assert_eq!(config.max_batch_bytes, Some(DEFAULT_MAX_BATCH_BYTES));
-    let sink = Arc::new(BytesSink::default());
     // 300 rows with a 200,000-character string each: 60 MB in all, 600 MB in one batch of
     // the default 3,000 rows if batches closed by count only.
-    let source = Arc::new(GeneratorSource::new(300, 3, 200_000));
-    let report = Pipeline::new("wide", source, sink.clone())
-        .config(config.clone())
-        .run()
-        .await
-        .unwrap();
-    assert_eq!(report.written, 300);
+    let sink = copy_with_defaults("wide", GeneratorSource::new(300, 3, 200_000), 300).await;
     let batches = sink.batches.lock().unwrap().clone();
     assert_eq!(batches.iter().map(|b| b.0).sum::<usize>(), 300);
     for &(rows, bytes, widest) in &batches {
@@ -73,18 +79,10 @@ async fn wide_rows_make_smaller_batches_by_default() {
 
 #[tokio::test]
 async fn rows_of_many_small_values_count_their_memory() {
-    let config = PipelineConfig::default();
-    let sink = Arc::new(BytesSink::default());
     // 400 short values a row: about 2.4 KB of data, but 40 bytes of slot each in memory, so
     // about 18 KB a row. Counted by data alone, a batch would close at about 1,700 rows and
     // hold 30 MB.
-    let source = Arc::new(GeneratorSource::new(3000, 400, 1));
-    let report = Pipeline::new("many", source, sink.clone())
-        .config(config.clone())
-        .run()
-        .await
-        .unwrap();
-    assert_eq!(report.written, 3000);
+    let sink = copy_with_defaults("many", GeneratorSource::new(3000, 400, 1), 3000).await;
     let batches = sink.footprints.lock().unwrap().clone();
     assert_eq!(batches.iter().map(|b| b.0).sum::<usize>(), 3000);
     for &(rows, memory, largest) in &batches {

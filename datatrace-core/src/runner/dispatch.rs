@@ -177,8 +177,9 @@ impl Dispatcher<'_> {
                         p.records
                             .reserve(batch_size.min(crate::source::PREALLOCATE));
                     }
-                    p.bytes += record.approx_size();
-                    p.footprint += record.footprint();
+                    let (bytes, footprint) = record.sizes();
+                    p.bytes += bytes;
+                    p.footprint += footprint;
                     p.records.push(record);
                     p.runs.push(seq);
                     if p.records.len() >= batch_size
